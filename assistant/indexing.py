@@ -1,0 +1,69 @@
+"""The indexing service: corpus → chunks → embeddings → store, and the searcher over it.
+
+The CLI, the UI and the evals call these functions; they never touch Chroma directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .chunking import Chunk, chunk_corpus
+from .config import Settings
+from .corpus import Glossary, load_corpus, load_glossary
+from .embeddings import make_embeddings
+from .importer import ImportResult, import_article
+from .retrieval import HybridSearcher
+from .store import IngestReport, ingest
+
+
+def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult], list[str]]:
+    """Import each raw article; returns results and error messages (one per failed file)."""
+    from .importer import ImportError_
+
+    results, errors = [], []
+    for path in paths:
+        try:
+            results.append(import_article(path, corpus_dir))
+        except ImportError_ as exc:
+            errors.append(str(exc))
+    return results, errors
+
+
+def corpus_chunks(settings: Settings, corpus_dir: Path | None = None) -> tuple[list[Chunk], list[str]]:
+    articles, warnings = load_corpus(corpus_dir or settings.corpus_dir)
+    return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap), warnings
+
+
+def ingest_corpus(
+    settings: Settings,
+    corpus_dir: Path | None = None,
+    *,
+    rebuild: bool = False,
+    embeddings=None,
+    on_chunks: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    wait_s: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+) -> IngestReport:
+    chunks, warnings = corpus_chunks(settings, corpus_dir)
+    if on_chunks:
+        on_chunks(len(chunks))
+    return ingest(
+        settings,
+        chunks,
+        embeddings or make_embeddings(settings),
+        rebuild=rebuild,
+        warnings=warnings,
+        progress=progress,
+        wait_s=wait_s,
+        on_wait=on_wait,
+    )
+
+
+def glossary_for(settings: Settings) -> Glossary:
+    return load_glossary(settings.glossary_path)
+
+
+def open_searcher(settings: Settings, embeddings=None) -> HybridSearcher:
+    return HybridSearcher(settings, embeddings or make_embeddings(settings), glossary_for(settings))

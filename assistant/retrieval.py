@@ -1,0 +1,220 @@
+"""Hybrid retrieval: BM25 (bm25s) ∪ vector search (Chroma), fused by weighted reciprocal rank.
+
+Athletes say "arms", "rhythm" or "feels off"; the article says "swing side", "contributor timing"
+and "sprint-system relationships". The glossary maps one to the other, so the BM25 query is
+expanded with the AQ terms the athlete's everyday words point to.
+
+The BM25 index is built once per index version (the version the last complete ingest wrote),
+not per query; the version is re-read at most once a second.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .config import Settings
+from .corpus import Glossary
+from .store import StoreError, get_collection, index_status, open_client
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
+_STOPWORDS: frozenset[str] | None = None
+
+
+def _stopwords() -> frozenset[str]:
+    global _STOPWORDS
+    if _STOPWORDS is None:
+        from bm25s.stopwords import STOPWORDS_EN
+
+        # "not" and "off" carry meaning here ("feels off", "not the cause").
+        _STOPWORDS = frozenset(STOPWORDS_EN) - {"not", "off", "no"}
+    return _STOPWORDS
+
+
+_stemmer_lock = threading.Lock()
+_stemmer = None
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, drop stop words, stem (Snowball via PyStemmer)."""
+    global _stemmer
+    words = [w for w in _TOKEN.findall(text.lower().replace("-", " ")) if w not in _stopwords()]
+    with _stemmer_lock:
+        if _stemmer is None:
+            import Stemmer
+
+            _stemmer = Stemmer.Stemmer("english")
+        return _stemmer.stemWords(words)
+
+
+@dataclass
+class SearchHit:
+    id: str
+    title: str
+    section: str
+    score: float
+    excerpt: str
+    text: str = field(repr=False)
+    kind: str = "section"
+    question: str = ""
+    source: str = ""
+    bm25_rank: int | None = None
+    vector_rank: int | None = None
+
+    @property
+    def body(self) -> str:
+        return self.text.split("\n", 1)[1] if "\n" in self.text else self.text
+
+    def as_dict(self, full: bool = False) -> dict:
+        data = asdict(self)
+        if not full:
+            data.pop("text")
+        return data
+
+    def to_document(self) -> Document:
+        return Document(page_content=self.text, metadata={k: v for k, v in self.as_dict().items() if v is not None})
+
+
+def excerpt(text: str, limit: int = 240) -> str:
+    body = text.split("\n", 1)[1] if "\n" in text else text
+    flat = re.sub(r"\s+", " ", body.replace("\n- ", "; ")).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def expand_query(question: str, glossary: Glossary | None) -> str:
+    """Add the AQ terms that the athlete's everyday words point to (for BM25)."""
+    if not glossary:
+        return question
+    named = {t.term for t in glossary.terms_in(question)}
+    extra = [t.term for t in glossary.expansions(question) if t.term not in named]
+    return question if not extra else f"{question} {' '.join(extra)}"
+
+
+class _BM25Index:
+    def __init__(self, ids: list[str], texts: list[str], metadatas: list[dict]) -> None:
+        import bm25s
+
+        self.ids, self.texts, self.metadatas = ids, texts, metadatas
+        self.model = bm25s.BM25()
+        # An empty document would make bm25s fail; a placeholder token keeps positions aligned.
+        self.model.index([tokenize(t) or ["∅"] for t in texts], show_progress=False)
+
+    def search(self, query: str, k: int) -> list[int]:
+        tokens = tokenize(query)
+        if not tokens or not self.ids:
+            return []
+        known = [t for t in tokens if t in self.model.vocab_dict]
+        if not known:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self.model.retrieve([known], k=k, show_progress=False, n_threads=1)
+        return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+
+class HybridSearcher:
+    """Owns the Chroma collection, the embedder and the BM25 index for one index version."""
+
+    def __init__(self, settings: Settings, embeddings, glossary: Glossary | None = None, client=None) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.glossary = glossary
+        self.client = client or open_client(settings)
+        self._lock = threading.Lock()
+        self._bm25: _BM25Index | None = None
+        self._version: str | None = None
+        self._checked = 0.0
+        self._collection = None
+        self._by_id: dict[str, int] = {}
+
+    # -- index version ------------------------------------------------------------------------
+    def status(self):
+        return index_status(self.settings, self.client)
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._bm25 is not None and now - self._checked < 1.0:
+            return
+        with self._lock:
+            if self._bm25 is not None and now - self._checked < 1.0:
+                return
+            status = self.status()
+            problem = status.problem()
+            if problem:
+                raise StoreError(problem)
+            if self._bm25 is None or status.version != self._version:
+                self._collection = get_collection(self.settings, self.client)
+                data = self._collection.get(include=["documents", "metadatas"])
+                metas = [m or {} for m in data["metadatas"]]
+                self._bm25 = _BM25Index(data["ids"], data["documents"], metas)
+                self._by_id = {m.get("id", i): n for n, (i, m) in enumerate(zip(data["ids"], metas))}
+                self._version = status.version
+            self._checked = now
+
+    @property
+    def version(self) -> str | None:
+        return self._version
+
+    # -- search -------------------------------------------------------------------------------
+    def _vector_ranks(self, query: str, n: int) -> list[int]:
+        vector = self.embeddings.embed_query(query)
+        result = self._collection.query(query_embeddings=[vector], n_results=min(n, len(self._bm25.ids)), include=["metadatas"])
+        out = []
+        for i, meta in zip(result["ids"][0], result["metadatas"][0]):
+            pos = self._by_id.get((meta or {}).get("id", i))
+            if pos is not None:
+                out.append(pos)
+        return out
+
+    def search(self, query: str, k: int | None = None) -> list[SearchHit]:
+        query = (query or "").strip()
+        if not query:
+            return []
+        self._refresh()
+        k = k or self.settings.k
+        fetch = max(self.settings.fetch_k, k)
+        bm25_ranks = self._bm25.search(expand_query(query, self.glossary), fetch)
+        vector_ranks = self._vector_ranks(query, fetch)
+        fused: dict[int, float] = {}
+        c = self.settings.rrf_k
+        for weight, ranks in ((self.settings.bm25_weight, bm25_ranks), (self.settings.vector_weight, vector_ranks)):
+            for rank, pos in enumerate(ranks):
+                fused[pos] = fused.get(pos, 0.0) + weight / (c + rank + 1)
+        order = sorted(fused, key=lambda p: (-fused[p], p))[:k]
+        hits = []
+        for pos in order:
+            meta = self._bm25.metadatas[pos]
+            text = self._bm25.texts[pos]
+            hits.append(
+                SearchHit(
+                    id=str(meta.get("id", self._bm25.ids[pos])),
+                    title=str(meta.get("title", "")),
+                    section=str(meta.get("section", "")),
+                    score=round(fused[pos], 6),
+                    excerpt=excerpt(text),
+                    text=text,
+                    kind=str(meta.get("kind", "section")),
+                    question=str(meta.get("question", "")),
+                    source=str(meta.get("source", "")),
+                    bm25_rank=bm25_ranks.index(pos) + 1 if pos in bm25_ranks else None,
+                    vector_rank=vector_ranks.index(pos) + 1 if pos in vector_ranks else None,
+                )
+            )
+        return hits
+
+
+class HybridRetriever(BaseRetriever):
+    """The LangChain face of HybridSearcher, for chains."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    searcher: HybridSearcher
+    k: int = 4
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        return [hit.to_document() for hit in self.searcher.search(query, self.k)]
