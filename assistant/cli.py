@@ -176,6 +176,113 @@ def search(
     out.print(table)
 
 
+# --- answering ---------------------------------------------------------------------------------
+
+BACKEND_OPT = typer.Option(None, "--backend", help="composer (offline default), llamacpp or openai.")
+
+
+def _read_history(path: Path | None) -> list[dict]:
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageProblem(f"history file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"history file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in data):
+        raise UsageProblem(f'history file {path} must be a JSON list of {{"role", "content"}} messages')
+    return data
+
+
+def _service(backend: str | None):
+    from .answering import AnsweringService
+    from .backends import BACKENDS
+
+    if backend and backend not in BACKENDS:
+        raise UsageProblem(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    settings = _settings(backend=backend)
+    return AnsweringService.from_settings(settings)
+
+
+def _print_answer(answer) -> None:
+    from rich.markdown import Markdown
+
+    out.print(Markdown(answer.text))
+    for notice in answer.notices:
+        out.print(f"[yellow]note:[/] {notice}", highlight=False)
+    if answer.sources:
+        out.print("[dim]Sources:[/]")
+        for n, src in enumerate(answer.sources, 1):
+            label = src.section + (f" — {src.question}" if src.question else "")
+            out.print(f"[dim]  [{n}] {label}[/]", highlight=False)
+
+
+@app.command()
+@friendly_errors
+def ask(
+    question: str = typer.Argument(..., help="The athlete's question."),
+    history: Optional[Path] = typer.Option(None, "--history", help='JSON list of {"role", "content"} messages (OpenAI chat format).'),
+    backend: Optional[str] = BACKEND_OPT,
+    as_json: bool = JSON_OPT,
+):
+    """Answer one question, grounded in AQ's articles, with sources."""
+    from .answering import EmptyQuestion
+
+    if not question.strip():
+        raise UsageProblem("the question is empty; ask something about sprinting")
+    messages = _read_history(history)
+    service = _service(backend)
+    try:
+        answer = service.answer(question, messages)
+    except EmptyQuestion as exc:
+        raise UsageProblem(str(exc)) from None
+    if as_json:
+        data = answer.as_dict()
+        _emit_json({"answer": data["answer"], "sources": data["sources"], "backend": data["backend"], "guard": data["guard"],
+                    "notices": data["notices"], "timings": data["timings"], "question": data["question"]})
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+@friendly_errors
+def chat(backend: Optional[str] = BACKEND_OPT, as_json: bool = JSON_OPT):
+    """Chat in the terminal; the conversation is remembered. Type /new to start over, /quit to leave."""
+    from .answering import EmptyQuestion
+
+    service = _service(backend)
+    history: list[dict] = []
+    if not as_json:
+        out.print("[bold]AQ Coach[/] — ask about sprinting. /new starts over, /quit leaves.")
+    for line in sys.stdin if as_json else iter(lambda: _prompt(), None):
+        question = line.strip()
+        if question in ("/quit", "/exit", "quit", "exit"):
+            break
+        if question == "/new":
+            history = []
+            continue
+        if not question:
+            continue
+        try:
+            answer = service.answer(question, history)
+        except EmptyQuestion:
+            continue
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+        if as_json:
+            sys.stdout.write(json.dumps({"question": question, **answer.as_dict()}, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            _print_answer(answer)
+
+
+def _prompt() -> str | None:
+    try:
+        return out.input("[bold cyan]you>[/] ")
+    except EOFError:
+        return None
+
+
 @app.command()
 @friendly_errors
 def status(
@@ -203,6 +310,90 @@ def status(
         out.print(f"[{colour}]{st.state}[/]: {st.count} chunks in {data['store']}" + (f"\n{st.problem()}" if st.problem() else ""), highlight=False)
     if not st.ready:
         raise typer.Exit(1)
+
+
+# --- web UI, feedback, evals, bench: thin wrappers over their modules --------------------------------
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default 7860)."),
+    backend: Optional[str] = BACKEND_OPT,
+    as_json: bool = JSON_OPT,
+):
+    """Serve the athletes' web chat (Gradio) on http://127.0.0.1:7860 by default."""
+    from .ui import launch
+
+    settings = _settings(host=host, port=port, backend=backend)
+    if as_json:
+        _emit_json({"url": f"http://{settings.host}:{settings.port}", "backend": settings.backend})
+    else:
+        out.print(f"AQ Coach is serving on [bold]http://{settings.host}:{settings.port}[/] (Ctrl-C stops it)")
+    launch(settings)
+
+
+feedback_app = typer.Typer(help="Athletes' feedback on answers (stored in SQLite).", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+@friendly_errors
+def feedback_export(as_json: bool = JSON_OPT):
+    """Print every thumbs-up/down with its question, answer, sources, backend and comment."""
+    from .feedback import FeedbackStore
+
+    settings = _settings()
+    rows = FeedbackStore(settings.app_db).export_feedback()
+    if as_json:
+        _emit_json({"feedback": rows})
+        return
+    table = Table(title=f"feedback ({len(rows)})", show_lines=True)
+    for col in ("when", "rating", "question", "answer", "comment", "backend"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r.get("created_at", "")), "👍" if r.get("rating", 0) > 0 else "👎", str(r.get("question", ""))[:80],
+                      str(r.get("answer", ""))[:120], str(r.get("comment") or ""), str(r.get("backend", "")))
+    out.print(table)
+
+
+@app.command("eval")
+@friendly_errors
+def eval_cmd(
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset file (YAML or JSONL); default evals/datasets/answers.yaml."),
+    backend: Optional[str] = BACKEND_OPT,
+    answers: Optional[Path] = typer.Option(None, "--answers", help="Score pre-recorded answers (JSONL) instead of running the assistant."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="An earlier report.json: list per-case regressions."),
+    report: Path = typer.Option(Path("reports/latest"), "--report", help="Folder for report.json and report.html."),
+    as_json: bool = JSON_OPT,
+):
+    """Run the answer eval suite (framing, terms, grounding, scope, retrieval); exit 1 when a threshold fails."""
+    from .evals.cli import run_eval_command
+
+    code = run_eval_command(dataset=dataset, backend=backend, answers=answers, baseline=baseline,
+                            report_dir=report, as_json=as_json, console=out, err_console=err)
+    raise typer.Exit(code)
+
+
+@app.command()
+@friendly_errors
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="Smaller synthetic corpus; finishes in under a minute."),
+    as_json: bool = JSON_OPT,
+):
+    """Measure embedding, retrieval, answering, ingest and UI figures on this machine."""
+    from .bench import run_bench
+
+    figures = run_bench(_settings(), quick=quick, console=None if as_json else err)
+    if as_json:
+        _emit_json({"figures": figures})
+        return
+    table = Table(title="aq-coach bench")
+    for col in ("name", "p50_ms", "p95_ms", "value", "unit"):
+        table.add_column(col, justify="right" if col != "name" else "left")
+    for f in figures:
+        table.add_row(f["name"], *(("" if f.get(k) is None else f"{f[k]:.2f}" if isinstance(f.get(k), float) else str(f.get(k))) for k in ("p50_ms", "p95_ms", "value")), str(f.get("unit", "")))
+    out.print(table)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,11 +136,15 @@ class Glossary:
         return [t for t in self.terms if _norm(t.term) in norm]
 
     def expansions(self, text: str) -> list[Term]:
-        """Terms whose everyday words (arms, rhythm, "feels off" …) appear in the text."""
-        norm = f" {_norm(text)} "
+        """Terms whose everyday words (arms, rhythm, "feels off" …) appear in the text.
+
+        Words are compared stemmed, so "my arm feels off", "feeling off" and "pushing off" find
+        the entries "arms", "feels off" and "push off".
+        """
+        norm = f" {_stemmed(text)} "
         found = []
         for t in self.terms:
-            if any(f" {_norm(w)} " in norm for w in t.everyday):
+            if any(f" {_stemmed(w)} " in norm for w in t.everyday):
                 found.append(t)
         return found
 
@@ -147,6 +152,25 @@ class Glossary:
 def _norm(text: str) -> str:
     text = text.lower().replace("’", "'").replace("“", "").replace("”", "").replace('"', "")
     return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s'\-]", " ", text)).strip()
+
+
+_stemmer_lock = threading.Lock()
+_stemmer = None
+
+
+def _stemmed(text: str) -> str:
+    """_norm, split at apostrophes, each word Snowball-stemmed (PyStemmer; plain words without it)."""
+    global _stemmer
+    words = re.findall(r"[a-z0-9]+", _norm(text))
+    with _stemmer_lock:
+        if _stemmer is None:
+            try:
+                import Stemmer
+
+                _stemmer = Stemmer.Stemmer("english")
+            except ImportError:  # pragma: no cover - PyStemmer is a dependency
+                _stemmer = False
+        return " ".join(_stemmer.stemWords(words) if _stemmer else words)
 
 
 def load_glossary(path: Path) -> Glossary:

@@ -24,17 +24,21 @@ from .config import Settings
 from .corpus import Glossary
 from .store import StoreError, get_collection, index_status, open_client
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[’'][a-z]+)?")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
 _STOPWORDS: frozenset[str] | None = None
 
 
 def _stopwords() -> frozenset[str]:
     global _STOPWORDS
     if _STOPWORDS is None:
-        from bm25s.stopwords import STOPWORDS_EN
+        from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-        # "not" and "off" carry meaning here ("feels off", "not the cause").
-        _STOPWORDS = frozenset(STOPWORDS_EN) - {"not", "off", "no"}
+        # The full English list: questions are full of "does", "should", "my", "what", "just",
+        # which the 33-word Lucene list keeps and which then outweigh the words that matter.
+        # It also holds contraction pieces ("s", "t", "m", "ll", "isn") left by splitting at
+        # apostrophes. "not", "no" and "off" carry meaning here ("feels off", "not the cause").
+        _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) - {"not", "off", "no"}
     return _STOPWORDS
 
 
@@ -45,7 +49,10 @@ _stemmer = None
 def tokenize(text: str) -> list[str]:
     """Lower-case, drop stop words, stem (Snowball via PyStemmer)."""
     global _stemmer
-    words = [w for w in _TOKEN.findall(text.lower().replace("-", " ")) if w not in _stopwords()]
+    # The corpus writes ’ (athlete’s) and people type ' : normalise, keep "n't" as "not", then
+    # split at apostrophes so "athlete’s" and "athlete's" both give "athlete".
+    text = text.lower().translate(_APOSTROPHES).replace("n't", " not").replace("-", " ")
+    words = [w for w in _TOKEN.findall(text) if w not in _stopwords()]
     with _stemmer_lock:
         if _stemmer is None:
             import Stemmer

@@ -52,6 +52,7 @@ def open_client(settings: Settings):
     try:
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
     except Exception as exc:
+        _release_embedded_client(settings)  # a failed open stays cached in Chroma and would mask the next try
         raise StoreError(
             f"the Chroma store in {settings.chroma_dir} cannot be opened ({type(exc).__name__}: {str(exc)[:200]}); "
             "rebuild it with `aq-coach ingest --rebuild`"
@@ -194,11 +195,31 @@ def _counted(items: Iterable, every: int, advance: Callable[[int], None] | None)
             advance(1)
 
 
+def _release_embedded_client(settings: Settings) -> None:
+    """Forget this process's cached embedded Chroma for the folder (Chroma keeps one per path).
+
+    Without this, a process that already opened the store (the UI, a test, a second CLI verb in
+    one process) keeps writing through handles to the deleted files after a rebuild, and Chroma
+    fails with "attempt to write a readonly database".
+    """
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:  # pragma: no cover - older/newer chromadb layout
+        return
+    key = str(settings.chroma_dir)
+    system = SharedSystemClient._identifier_to_system.pop(key, None)
+    SharedSystemClient._identifier_to_refcount.pop(key, None)
+    if system is not None:
+        with contextlib.suppress(Exception):
+            system.stop()
+
+
 def rebuild_store(settings: Settings) -> None:
     """Drop the collection and the records; for an embedded store also remove a corrupt folder."""
     if settings.record_db.exists():
         settings.record_db.unlink()
     if not settings.uses_chroma_server:
+        _release_embedded_client(settings)
         shutil.rmtree(settings.chroma_dir, ignore_errors=True)
         return
     client = open_client(settings)

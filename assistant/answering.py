@@ -1,0 +1,332 @@
+"""The answering service: history → standalone question → retrieve → backend → guard → Answer.
+
+Every answer, from every backend, passes the doctrine guard (assistant.guard). An LLM answer that
+frames coordination as a cause is regenerated once with a corrective instruction; if it still
+violates, the composer's answer is returned with a short notice. An LLM that is down or hangs is
+replaced by the composer the same way. Hostile questions are answered by the composer directly.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+from .backends import LLMBackend, LLMUnavailable, make_composer, make_llm
+from .config import Settings
+from .corpus import Glossary
+from .guard import judge_framing
+from .retrieval import HybridSearcher, SearchHit
+from .scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up
+
+
+class EmptyQuestion(ValueError):
+    """The question was empty or blank."""
+
+
+@dataclass
+class Source:
+    id: str
+    title: str
+    section: str
+    excerpt: str
+    score: float
+    question: str = ""   # the FAQ question, for FAQ chunks
+
+
+@dataclass
+class GuardReport:
+    checked: bool
+    verdict: str                 # pass | fail | uncertain: of the answer that was returned
+    action: str                  # passed | regenerated | replaced | filtered | fallback
+    attempts: int = 1            # backend generations tried
+    evidence: list[str] = field(default_factory=list)   # what the guard caught, if anything
+    notice: str = ""             # shown to the athlete when something was replaced
+
+
+@dataclass
+class Answer:
+    text: str
+    sources: list[Source]
+    backend: str
+    guard: GuardReport
+    timings: dict[str, float]
+    question: str                # the standalone question used for retrieval
+    scope: str = "in"            # in | out
+    intent: str = "general"
+    notices: list[str] = field(default_factory=list)
+    trace: list[dict] = field(default_factory=list)   # composer: each sentence with its chunk id
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["answer"] = data.pop("text")
+        return data
+
+
+@dataclass
+class AnswerDelta:
+    """A piece of a streamed answer."""
+
+    text: str
+
+
+# --- prompting -----------------------------------------------------------------------------------
+
+DOCTRINE = (
+    "AQ's central claim: \"coordination\" is the athlete's label for how improved sprinting FEELS when "
+    "sprint-system relationships improve together. It is not the cause of speed. Never say or imply that "
+    "coordination causes, drives, determines or explains speed, or that becoming more coordinated makes "
+    "an athlete faster. Speak of what may be improving (or disrupted) underneath instead."
+)
+
+SYSTEM_TEMPLATE = """You are AQ Coach, a sprint coach who explains sprinting in AQ's terms.
+{doctrine}
+
+AQ terms:
+{glossary}
+
+Rules:
+- Answer only from the numbered context passages. Cite them like [1] or [2].
+- If the context does not cover the question, say that AQ's articles don't cover it. Do not invent training plans.
+- Answer in 2 to 5 short sentences, in plain words, using the AQ terms."""
+
+CORRECTION = (
+    "Your previous answer framed coordination as a cause of speed ({evidence}). That contradicts AQ. "
+    "Answer again: describe coordination only as how improved sprinting feels, and explain what may be "
+    "improving underneath (pushing side, swing side, contributor timing, sprint-system continuity)."
+)
+
+CONDENSE_PROMPT = (
+    "Rewrite the athlete's last message as one standalone question, using the conversation for context. "
+    "Reply with the question only.\n\nConversation:\n{history}\n\nLast message: {question}\n\nStandalone question:"
+)
+
+
+def _glossary_lines(glossary: Glossary) -> str:
+    return "\n".join(f"- {t.term}: {t.definition}" for t in glossary) or "- (no glossary loaded)"
+
+
+def _context(hits: list[SearchHit]) -> str:
+    return "\n\n".join(f"[{n}] ({h.section}) {h.body}" for n, h in enumerate(hits, 1))
+
+
+# --- the service -------------------------------------------------------------------------------
+
+_REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination, so this answer was composed directly from AQ's articles."
+_FALLBACK_NOTICE = "The language model could not be reached, so this answer was composed directly from AQ's articles."
+
+
+class AnsweringService:
+    """Answers athletes' questions; the UI, the CLI and the evals call only this."""
+
+    def __init__(self, settings: Settings, searcher: HybridSearcher, glossary: Glossary, llm: LLMBackend | None = None) -> None:
+        self.settings = settings
+        self.searcher = searcher
+        self.glossary = glossary
+        self.composer = make_composer(glossary)
+        self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AnsweringService":
+        from .indexing import glossary_for, open_searcher
+
+        return cls(settings, open_searcher(settings), glossary_for(settings))
+
+    def llm(self, name: str) -> LLMBackend | None:
+        if name not in self._llms:
+            self._llms[name] = make_llm(self.settings, name)
+        return self._llms[name]
+
+    # -- public API ----------------------------------------------------------------------------
+    def answer(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Answer:
+        started = time.perf_counter()
+        backend = backend or self.settings.backend
+        notices: list[str] = []
+        question = _clean_question(question)
+        if len(question) > self.settings.max_question_chars:
+            question = question[: self.settings.max_question_chars].rsplit(" ", 1)[0]
+            notices.append(f"Your question was very long, so only its first {self.settings.max_question_chars} characters were used.")
+        history = _clean_history(history, self.settings.history_turns)
+        llm = self.llm(backend)
+
+        standalone, intent = self._resolve(question, history, llm)
+        timings = {"resolve_ms": _ms(started)}
+
+        if not intent.in_scope:
+            text = INJURY_TEXT if intent.kind == "injury" else OUT_OF_SCOPE_TEXT
+            verdict = judge_framing(text)
+            return Answer(text, [], backend, GuardReport(True, verdict.verdict, "passed"), {**timings, "total_ms": _ms(started)},
+                          standalone, scope="out", intent=intent.kind, notices=notices, trace=[{"sentence": text, "chunk_id": ""}])
+
+        t = time.perf_counter()
+        hits = self._retrieve(standalone, intent)
+        timings["retrieve_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        composition = self.composer.compose(standalone, hits, intent)
+        timings["compose_ms"] = _ms(t)
+
+        if llm is None or intent.kind == "injection":
+            text, guard = self._guard_composed(composition.text)
+            used = [cid for _, cid in composition.trace if cid]
+            answer = Answer(text, self._sources(hits, used), "composer", guard, timings, standalone,
+                            intent=intent.kind, notices=notices,
+                            trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace])
+        else:
+            answer = self._answer_with_llm(llm, standalone, history, hits, composition, intent, timings, notices)
+        answer.timings["total_ms"] = _ms(started)
+        return answer
+
+    def stream(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Iterator[AnswerDelta | Answer]:
+        """Yield the answer in pieces, then the finished Answer.
+
+        The guard must see a whole answer before any of it is shown, so pieces are released only
+        after it has passed (or been replaced).
+        """
+        answer = self.answer(question, history, backend)
+        for piece in re.findall(r"\S+\s*", answer.text):
+            yield AnswerDelta(piece)
+        yield answer
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _resolve(self, question: str, history: list[dict], llm: LLMBackend | None) -> tuple[str, Intent]:
+        """A standalone question and its intent; follow-ups borrow the previous turn's topic."""
+        intent = classify(question, self.glossary)
+        previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        if not previous or intent.kind in ("injection", "injury") or not is_follow_up(question, self.glossary):
+            return question, intent
+        if intent.kind == "out_of_scope" and classify(previous, self.glossary).in_scope is False:
+            return question, intent
+        standalone = f"{previous} {question}"
+        if llm is not None:
+            try:
+                condensed = llm.invoke(_condense_chain(llm), {"history": _history_text(history), "question": question}).strip()
+                if 8 <= len(condensed) <= 400:
+                    standalone = condensed.splitlines()[0]
+            except LLMUnavailable:
+                pass  # the composer's way (previous topic + follow-up) still works
+        resolved = classify(standalone, self.glossary)
+        if re.search(r"\b(fix|improve|train|work on|drills?|what (can|should) i do)\b", question, re.I):
+            resolved.kind = "training"
+        if not resolved.in_scope:
+            resolved = classify(previous, self.glossary)
+        return standalone, resolved
+
+    def _retrieve(self, question: str, intent: Intent) -> list[SearchHit]:
+        """The athlete's question first; doctrine and training questions also pull in the passages
+        AQ wrote for exactly that (the FAQ on cause, the speed-training section)."""
+        k = self.settings.k
+        if intent.kind == "injection":
+            return self.searcher.search(_DOCTRINE_QUERY, k)
+        hits = self.searcher.search(question, k)
+        extra = {"doctrine": _DOCTRINE_QUERY, "training": _TRAINING_QUERY}.get(intent.kind)
+        if extra:
+            seen = {h.id for h in hits}
+            hits += [h for h in self.searcher.search(extra, 2) if h.id not in seen]
+        return hits
+
+    def _guard_composed(self, text: str) -> tuple[str, GuardReport]:
+        verdict = judge_framing(text)
+        if verdict.verdict == "pass":
+            return text, GuardReport(True, "pass", "passed")
+        # Faithful by construction, but never trust it blindly: drop any sentence the judge flags.
+        bad = {j.sentence for j in verdict.sentences if j.label == "causal"}
+        kept = "\n\n".join(p for p in text.split("\n\n") if not any(b in p for b in bad))
+        final = judge_framing(kept)
+        return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
+
+    def _answer_with_llm(self, llm, question, history, hits, composition, intent, timings, notices) -> Answer:
+        chain = _answer_chain(llm, self.glossary)
+        inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": ""}
+        evidence: list[str] = []
+        attempts = 0
+        t = time.perf_counter()
+        try:
+            for attempt in range(2):
+                attempts += 1
+                text = llm.invoke(chain, inputs).strip()
+                verdict = judge_framing(text)
+                if verdict.verdict == "pass" and text:
+                    timings["generate_ms"] = _ms(t)
+                    action = "passed" if attempt == 0 else "regenerated"
+                    return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
+                                  GuardReport(True, "pass", action, attempts, evidence), timings, question,
+                                  intent=intent.kind, notices=notices)
+                evidence.extend(verdict.evidence or ["empty answer"])
+                inputs["correction"] = CORRECTION.format(evidence="; ".join(verdict.evidence)[:300] or "empty answer")
+            action, notice = "replaced", _REPLACED_NOTICE
+        except LLMUnavailable as exc:
+            action, notice = "fallback", _FALLBACK_NOTICE
+            evidence.append(str(exc))
+        timings["generate_ms"] = _ms(t)
+        text, guard = self._guard_composed(composition.text)
+        guard.action, guard.attempts, guard.evidence, guard.notice = action, attempts, evidence, notice
+        used = [cid for _, cid in composition.trace if cid]
+        return Answer(text, self._sources(hits, used), f"composer (fallback from {llm.name})", guard, timings, question,
+                      intent=intent.kind, notices=[*notices, notice],
+                      trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace])
+
+    def _sources(self, hits: list[SearchHit], used_ids: list[str]) -> list[Source]:
+        by_id = {h.id: h for h in hits}
+        order = list(dict.fromkeys(i for i in used_ids if i in by_id)) or [h.id for h in hits]
+        return [Source(h.id, h.title, h.section, h.excerpt, h.score, h.question) for h in (by_id[i] for i in order)]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+def _clean_question(question: str) -> str:
+    if question is None:
+        raise EmptyQuestion("the question is empty; ask something about sprinting")
+    text = "".join(ch for ch in str(question) if ch in "\n\t" or ch.isprintable())
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise EmptyQuestion("the question is empty; ask something about sprinting")
+    return text
+
+
+def _clean_history(history, turns: int) -> list[dict]:
+    """Keep well-formed {"role", "content"} messages from the last `turns` messages."""
+    out = []
+    for m in history or []:
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str) and m["content"].strip():
+            out.append({"role": m["role"], "content": m["content"][:4000]})
+    return out[-turns:] if turns else []
+
+
+def _history_text(history: list[dict]) -> str:
+    return "\n".join(f"{m['role']}: {m['content'][:500]}" for m in history)
+
+
+def _lc_history(history: list[dict]):
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    return [HumanMessage(m["content"]) if m["role"] == "user" else AIMessage(m["content"]) for m in history]
+
+
+_DOCTRINE_QUERY = "Does AQ believe coordination is the cause of sprint speed? AQ views coordination as the athlete's description of the result"
+_TRAINING_QUERY = "What this means for speed training: what athletes may need to improve, AQ focuses on improving"
+
+
+def _answer_chain(llm: LLMBackend, glossary: Glossary):
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+    system = SYSTEM_TEMPLATE.format(doctrine=DOCTRINE, glossary=_glossary_lines(glossary))
+    prompt = ChatPromptTemplate.from_messages([
+        ("system", system.replace("{", "{{").replace("}", "}}")),
+        MessagesPlaceholder("history"),
+        ("human", "Context:\n{context}\n\nQuestion: {question}\n{correction}"),
+    ])
+    return prompt | llm.chat_model | StrOutputParser()
+
+
+def _condense_chain(llm: LLMBackend):
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+
+    return ChatPromptTemplate.from_messages([("human", CONDENSE_PROMPT)]) | llm.chat_model | StrOutputParser()

