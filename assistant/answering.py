@@ -92,9 +92,9 @@ Rules:
 - Answer in 2 to 5 short sentences, in plain words, using the AQ terms."""
 
 CORRECTION = (
-    "Your previous answer framed coordination as a cause of speed ({evidence}). That contradicts AQ. "
-    "Answer again: describe coordination only as how improved sprinting feels, and explain what may be "
-    "improving underneath (pushing side, swing side, contributor timing, sprint-system continuity)."
+    "Your previous answer was rejected: {evidence}. Answer again, briefly and without repeating yourself. "
+    "Keep to AQ's view: describe coordination only as how improved sprinting feels, never as a cause of speed, "
+    "and explain what may be improving underneath (pushing side, swing side, contributor timing, sprint-system continuity)."
 )
 
 CONDENSE_PROMPT = (
@@ -113,7 +113,7 @@ def _context(hits: list[SearchHit]) -> str:
 
 # --- the service -------------------------------------------------------------------------------
 
-_REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination, so this answer was composed directly from AQ's articles."
+_REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed directly from AQ's articles."
 _FALLBACK_NOTICE = "The language model could not be reached, so this answer was composed directly from AQ's articles."
 
 
@@ -231,7 +231,7 @@ class AnsweringService:
         if verdict.verdict == "pass":
             return text, GuardReport(True, "pass", "passed")
         # Faithful by construction, but never trust it blindly: drop any sentence the judge flags.
-        bad = {j.sentence for j in verdict.sentences if j.label == "causal"}
+        bad = {j.sentence for j in verdict.sentences if j.label == "causal"} | {j.sentence for j in getattr(verdict, "_undecided", ())}
         kept = "\n\n".join(p for p in text.split("\n\n") if not any(b in p for b in bad))
         final = judge_framing(kept)
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
@@ -247,14 +247,15 @@ class AnsweringService:
                 attempts += 1
                 text = llm.invoke(chain, inputs).strip()
                 verdict = judge_framing(text)
-                if verdict.verdict == "pass" and text:
+                if verdict.verdict == "pass" and text and not _degenerate(text):
                     timings["generate_ms"] = _ms(t)
                     action = "passed" if attempt == 0 else "regenerated"
                     return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
                                   GuardReport(True, "pass", action, attempts, evidence), timings, question,
                                   intent=intent.kind, notices=notices)
-                evidence.extend(verdict.evidence or ["empty answer"])
-                inputs["correction"] = CORRECTION.format(evidence="; ".join(verdict.evidence)[:300] or "empty answer")
+                problem = verdict.evidence or (["the answer repeated itself"] if _degenerate(text) else ["empty or unclear answer"])
+                evidence.extend(problem)
+                inputs["correction"] = CORRECTION.format(evidence="; ".join(problem)[:300])
             action, notice = "replaced", _REPLACED_NOTICE
         except LLMUnavailable as exc:
             action, notice = "fallback", _FALLBACK_NOTICE
@@ -277,6 +278,12 @@ class AnsweringService:
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 2)
+
+
+def _degenerate(text: str) -> bool:
+    """Small models loop ("…🔥 Because when … 🔥 Because when …"): such an answer helps nobody."""
+    lines = [ln.strip() for ln in text.splitlines() if len(ln.strip()) > 20]
+    return len(lines) >= 4 and len(set(lines)) / len(lines) < 0.6
 
 
 def _clean_question(question: str) -> str:

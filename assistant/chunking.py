@@ -94,6 +94,19 @@ def _split_oversized(block: str, size: int) -> list[str]:
     return pieces
 
 
+def _tail(text: str, overlap: int) -> str:
+    """The last `overlap` characters of a chunk, starting at a word, never mid-word."""
+    if overlap <= 0:
+        return ""
+    if len(text) <= overlap:
+        return text
+    tail = text[-overlap:]
+    if not text[-overlap - 1].isspace():
+        parts = tail.split(None, 1)
+        tail = parts[1] if len(parts) > 1 else ""
+    return tail.strip()
+
+
 def _pack(blocks: list[str], size: int, overlap: int) -> list[str]:
     chunks: list[str] = []
     current = ""
@@ -101,7 +114,9 @@ def _pack(blocks: list[str], size: int, overlap: int) -> list[str]:
         for piece in _split_oversized(block, size):
             if current and len(current) + 2 + len(piece) > size:
                 chunks.append(current)
-                tail = current[-overlap:] if overlap else ""
+                tail = _tail(current, overlap)
+                if tail and len(tail) + 2 + len(piece) > size:
+                    tail = ""  # the overlap never pushes a chunk past the size
                 current = f"{tail}\n\n{piece}" if tail else piece
             else:
                 current = f"{current}\n\n{piece}" if current else piece

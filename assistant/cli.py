@@ -100,7 +100,7 @@ def import_cmd(
         for r in results:
             out.print(f"[green]imported[/] {r.source} → {r.path} ({r.sections} sections, {r.faq} FAQ, {r.repairs} repairs)", highlight=False)
         for e in errors:
-            err.print(f"[bold red]error:[/] {e}", highlight=False)
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line, never wrapped
     if errors:
         raise typer.Exit(1)
 

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS messages (
     content         TEXT NOT NULL,
     sources         TEXT,
     backend         TEXT,
+    notices         TEXT,
     created_at      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, id);
@@ -76,7 +77,7 @@ def _dump_sources(sources) -> str:
     return json.dumps([_plain(s) for s in (sources or [])], ensure_ascii=False, default=str)
 
 
-def _load_sources(text: str | None) -> list:
+def _load_list(text: str | None) -> list:
     if not text:
         return []
     try:
@@ -131,8 +132,13 @@ class FeedbackStore:
             return str(conn.execute("SELECT value FROM meta WHERE key = 'app_secret'").fetchone()["value"])
 
     # -- history --------------------------------------------------------------------------------
-    def append_message(self, session_id: str, role: str, content: str, sources=None, backend: str | None = None) -> int:
-        """Add a message to the session's open conversation (starting one if needed); returns its id."""
+    def append_message(self, session_id: str, role: str, content: str, sources=None, backend: str | None = None,
+                       notices: list[str] | None = None) -> int:
+        """Add a message to the session's open conversation (starting one if needed); returns its id.
+
+        `notices` are the short lines shown with an answer (guard notice …), kept so a restored
+        conversation looks the same.
+        """
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
         with self._write() as conn:
@@ -142,10 +148,11 @@ class FeedbackStore:
                     "INSERT INTO conversations (session_id, created_at) VALUES (?, ?)", (session_id, _now())
                 ).lastrowid
             cur = conn.execute(
-                "INSERT INTO messages (conversation_id, session_id, role, content, sources, backend, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (conversation_id, session_id, role, content, sources, backend, notices, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation, session_id, role, str(content),
-                 _dump_sources(sources) if sources is not None else None, backend, _now()),
+                 _dump_sources(sources) if sources is not None else None, backend,
+                 json.dumps([str(n) for n in notices], ensure_ascii=False) if notices else None, _now()),
             )
             return int(cur.lastrowid)
 
@@ -156,13 +163,14 @@ class FeedbackStore:
             if conversation is None:
                 return []
             rows = conn.execute(
-                "SELECT id, role, content, sources, backend, created_at FROM messages "
+                "SELECT id, role, content, sources, backend, notices, created_at FROM messages "
                 "WHERE conversation_id = ? ORDER BY id",
                 (conversation,),
             ).fetchall()
         return [
-            {"id": r["id"], "role": r["role"], "content": r["content"], "sources": _load_sources(r["sources"]),
-             "backend": r["backend"], "created_at": r["created_at"]}
+            {"id": r["id"], "role": r["role"], "content": r["content"], "sources": _load_list(r["sources"]),
+             "backend": r["backend"], "notices": [str(n) for n in _load_list(r["notices"])],
+             "created_at": r["created_at"]}
             for r in rows
         ]
 
@@ -226,6 +234,6 @@ class FeedbackStore:
         out = []
         for r in rows:
             row = dict(r)
-            row["sources"] = _load_sources(row["sources"])
+            row["sources"] = _load_list(row["sources"])
             out.append(row)
         return out

@@ -18,6 +18,9 @@ How a sentence is judged:
   4. otherwise a felt cue (feel, label, call, appear, ...) -> felt, else neutral.
 judge_framing adds three cross-sentence rules (question + coordination answer,
 pronoun anaphora, reported belief + affirmation) that single sentences cannot see.
+A sentence that mentions coordination and speed but that no rule decides (not causal,
+no felt cue, no negation/report/question) makes the verdict "uncertain"; those
+sentences are kept in FramingVerdict._undecided.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class FramingVerdict:
     verdict: Verdict
     sentences: tuple[SentenceJudgement, ...]
     # Neutral sentences that mention coordination and speed but that no rule could
-    # decide. Kept out of the public constructor signature's way (default, no repr)
+    # decide (the reason for "uncertain"). Private, defaulted and left out of repr/eq
     # so the public API stays exactly verdict + sentences.
     _undecided: tuple[SentenceJudgement, ...] = field(
         default=(), repr=False, compare=False
@@ -156,7 +159,19 @@ _S = (
     r"|(?:your|their|his|her|my|our|race|sprint|personal|\d+\s?m)\s+(?:times?|bests?|pbs?|prs?)|tenths|hundredths"
     r"|personal\s+bests?|pbs?|prs?|\d{1,2}\.\d{1,2}(?:\s?s(?:ec(?:ond)?s?)?)?"
     r"|pull(?:s|ed|ing)?\s+away|outr[au]n\w*|outsprint\w*|win(?:s|ning)?\s+(?:races?|the\s+race)"
-    r"|times\s+(?:drop|fall|come\s+down|improve))"
+    r"|times\s+(?:drop|fall|come\s+down|improve)|(?:time|seconds|tenths|hundredths)\s+off)"
+)
+# Only degree words may sit between "the fastest sprinters are" and "coordinated"
+# ("speed is often confused with coordination" must not read as an identity).
+_DEGREE = (
+    r"(?:simply|just|usually|always|generally|typically|also|often|really|basically|all|the|a|an"
+    r"|much|far|way|clearly|more|most|better|best|well|highly|very|superior|great|greater|good"
+    r"|excellent|incredibly|so|extremely|exceptionally|naturally|invariably|almost|their|his|her|your)"
+)
+_AGENT_WORDS = (
+    "sprinter sprinters athlete athletes runner runners ones people guys women men players kids"
+    " mover movers bodies sprinting running movement stride strides step steps sprint sprints"
+    " technique mechanics form motion"
 )
 _AGENT = (
     r"(?:sprinters?|athletes?|runners?|ones|people|guys|women|men|players|kids|movers?|bodies"
@@ -182,8 +197,11 @@ def _gap(n: int, *blocks: str) -> str:
     return rf"(?:{_SEP}{word}){{0,{n}}}?{_SEP}"
 
 
-_G_CV = _gap(8, _CLAUSE_BLOCK, _PERC_BLOCK)  # coordination -> relation cue
-_G_VS = _gap(6, _CLAUSE_BLOCK, _PERC_BLOCK, r"different|distinct|separate|independent|unrelated|regardless")
+# "athletes mention coordination and AQ explains why ...": a new subject ends C's reach.
+_NEW_SUBJECT = r"and\s+(?:aq|we|i|you|they|he|she|athletes?|coaches?|sprinters?|people)"
+_G_CV = _gap(8, _CLAUSE_BLOCK, _PERC_BLOCK, _NEW_SUBJECT)  # coordination -> relation cue
+_G_VS = _gap(6, _CLAUSE_BLOCK, _PERC_BLOCK,
+             r"different|distinct|separate|independent|unrelated|regardless|alongside|along|together|parallel|tandem")
 _G3 = _gap(3, _CLAUSE_BLOCK, _PERC_BLOCK, r"than|different|distinct|separate|unlike|independent")
 _G5 = _gap(5, _CLAUSE_BLOCK, _PERC_BLOCK)
 
@@ -195,7 +213,9 @@ _FWD_VERB = (
     r"|explain(?:s|ed|ing)?|underl(?:ie|ies|ay|ying)|underpin(?:s|ned|ning)?"
     r"|lead(?:s|ing)?\s+to|led\s+to|result(?:s|ed|ing)?\s+in|translat(?:e|es|ed|ing)\s+(?:in)?to"
     r"|power(?:s|ed|ing)?|fuel(?:s|led|ed|ling|ing)?|unlock(?:s|ed|ing)?|boost(?:s|ed|ing)?"
-    r"|increas(?:e|es|ed|ing)|improv(?:e|es|ed|ing)|enhanc(?:e|es|ed|ing)|rais(?:e|es|ed|ing)"
+    # "coordination improves WITH speed" is the reverse direction, not a cause
+    r"|(?:increas(?:e|es|ed|ing)|improv(?:e|es|ed|ing)|ris(?:e|es|ing)|grow(?:s|ing)?)(?!\s+(?:with|as|alongside|along|together|when|in\s+step))"
+    r"|enhanc(?:e|es|ed|ing)|rais(?:e|es|ed|ing)"
     r"|maximi[sz](?:e|es|ed|ing)|give(?:s|n)?|gave|giving|mak(?:e|es|ing)|made"
     r"|account(?:s|ed|ing)?\s+for|separat(?:e|es|ed|ing)|distinguish(?:es|ed|ing)?"
     r"|set(?:s|ting)?\s+apart|limit(?:s|ed|ing)?|cost(?:s|ing)?|contribut(?:e|es|ed|ing)\s+to"
@@ -203,7 +223,9 @@ _FWD_VERB = (
     r"|matter(?:s|ed)?|help(?:s|ed|ing)?|allow(?:s|ed|ing)?|enabl(?:e|es|ed|ing)|lets?"
     r"|gets?|takes?|turn(?:s|ed|ing)?\s+(?:\w+\s+){0,2}?into|convert(?:s|ed|ing)?|means?|equals?|=|->|\u2192|predict(?:s|ed)?"
     r"|decid(?:e|es|ed|ing)|play(?:s|ed|ing)?\s+(?:a|an|the)\s+(?:\w+\s+)?(?:role|part)"
-    r"|hold(?:s|ing)?\s+the\s+(?:key|secret)|so|therefore|hence|thus)"
+    r"|hold(?:s|ing)?\s+the\s+(?:key|secret)|sets?|setting|defin(?:e|es|ed|ing)|caps?|capped"
+    r"|shav(?:e|es|ed|ing)|knock(?:s|ed|ing)?|cuts?|cutting|trim(?:s|med|ming)?|lower(?:s|ed|ing)?|reduc(?:e|es|ed|ing)"
+    r"|so|therefore|hence|thus)"
 )
 _COPULA = r"(?:is|are|was|were|be|being|becomes?|remains?|as|=)"
 # Predicate nouns: "coordination is the key / reason / foundation ... (of) speed".
@@ -228,8 +250,10 @@ _REV_CUE = (
     r"|result(?:s|ed|ing)?\s+from|flow(?:s|ed)?\s+from|springs?\s+from|deriv(?:e|es|ed)\s+from"
     r"|(?:product|result|function|consequence|by-?product|outcome|expression|reflection|matter|question)\s+of"
     r"|starts?\s+with|begins?\s+with|requir(?:e|es|ed)|needs?|demand(?:s|ed)?|impossible\s+without"
-    r"|lies\s+in|follow(?:s|ed|ing)?|(?:owe[sd]?|attribut\w+|credit\w*)\s+(?:\w+\s+){0,3}?to"
-    r"|by|through|via|with)"
+    r"|lies\s+in|(?:locked|tied|trapped|hidden|bound)\s+(?:up\s+)?in|follow(?:s|ed|ing)?|(?:owe[sd]?|attribut\w+|credit\w*)\s+(?:\w+\s+){0,3}?to"
+    r"|by|through|via"
+    # bare "with" only as "faster with better coordination", not "confused with"
+    r"|with(?=\s+(?:\w+\s+){0,2}?(?:better|good|great|more|improved|superior|excellent|proper|sharper|cleaner|high|higher)\b))"
 )
 
 _ACTION = (
@@ -242,6 +266,10 @@ _ACTION = (
 _ACTION_START = (
     r"(?:^|[,:;\u2014]\s*|\b(?:to|just|simply|should|must|need\s+to|have\s+to|try\s+to|and"
     r"|then|first|please|so|is\s+to|are\s+to|instead\s+of|rather\s+than|of|you|we|they|athletes?|sprinters?)\s+)"
+)
+_ACTION_START_WORDS = (
+    "^ , : ; \u2014 to just simply should must need have try and then first please so is are"
+    " instead rather of you we they athlete athletes sprinter sprinters"
 )
 _IMPROVE_INTRANS = (
     r"(?:improv\w*|gets?\s+better|gets?\s+sharper|gets?\s+cleaner|click\w*|comes?\s+together"
@@ -262,21 +290,21 @@ class _Rule:
     neg_scope: str = "span"
     c_may_be_perceived: bool = False  # "faster because he LOOKS more coordinated"
     needs_free_s: bool = False  # S must occur outside the match (conditionals)
-    # Speed only (Python's re has no fast scan for patterns like these): a rule that
-    # needs a speed mention is skipped without one, and every rule is tried with
-    # rx.match only where it can start: at C or S mentions, or where its `starts`
-    # regex (its own leading keywords, cheap to scan) matches.
+    # Speed only (scanning a whole sentence with patterns like these is slow in
+    # Python's re): a rule that needs a speed mention is skipped without one, and a
+    # rule is tried with rx.match only where it can start: at C or S mentions, or at
+    # tokens listed in `starts` ("^" = sentence start, "S" = speed mentions).
     needs_s: bool = False
     anchor: str = ""
-    starts: re.Pattern[str] | None = None
+    starts: frozenset[str] = frozenset()
 
 
-def _r(name: str, pattern: str, starts: str | None = None, **kw: object) -> _Rule:
+def _r(name: str, pattern: str, starts: str = "", **kw: object) -> _Rule:
     anchor = "c" if pattern.startswith(C) else "s" if pattern.startswith(S) else ""
     if not anchor and not starts:
-        raise ValueError(f"rule {name} needs a C/S start or a `starts` regex")
+        raise ValueError(f"rule {name} needs a C/S start or `starts` tokens")
     return _Rule(name, re.compile(pattern), needs_s="(?P<s>" in pattern or bool(kw.get("needs_free_s")),
-                 anchor=anchor, starts=re.compile(starts) if starts else None, **kw)  # type: ignore[arg-type]
+                 anchor=anchor, starts=frozenset(starts.split()), **kw)  # type: ignore[arg-type]
 
 
 C, S = rf"(?P<c>\b{_C})", rf"(?P<s>\b{_S}\b)"
@@ -286,33 +314,33 @@ _POSTMOD = r"(?:\s+(?:between|of|across|among)\s+(?:[\w'-]+\s+){0,6}?(?:and|with
 # Ordered: specific, high-precision shapes first; the broad forward/reverse last.
 _CAUSAL_RULES: tuple[_Rule, ...] = (
     # "without good coordination you will never reach top speed"
-    _r("necessity", rf"\bwithout{_G3}{C}\b[^;:\u2014.]{{0,60}}?\b(?:not|never|no|impossible|hard|difficult|struggle\w*)\b[^;:\u2014.]{{0,60}}?{S}", neg_scope="prefix", starts=r"\bwithout\b"),
-    _r("necessity", rf"\b(?:not|never|impossible|no)\b[^;:\u2014.]{{0,50}}?{S}[^;:\u2014.]{{0,40}}?\bwithout{_G3}{C}", neg_scope="prefix", starts=r"\b(?:not|never|impossible|no)\b"),
-    _r("necessity", rf"\bwithout{_G3}{C}\b[^;:\u2014.]{{0,60}}?\b(?P<s>slow\w*|lose\s+speed)", neg_scope="prefix", starts=r"\bwithout\b"),
+    _r("necessity", rf"\bwithout{_G3}{C}\b[^;:\u2014.]{{0,60}}?\b(?:not|never|no|impossible|hard|difficult|struggle\w*)\b[^;:\u2014.]{{0,60}}?{S}", neg_scope="prefix", starts="without"),
+    _r("necessity", rf"\b(?:not|never|impossible|no)\b[^;:\u2014.]{{0,50}}?{S}[^;:\u2014.]{{0,40}}?\bwithout{_G3}{C}", neg_scope="prefix", starts="not never impossible no"),
+    _r("necessity", rf"\bwithout{_G3}{C}\b[^;:\u2014.]{{0,60}}?\b(?P<s>slow\w*|lose\s+speed)", neg_scope="prefix", starts="without"),
     # "the more coordinated you are, the faster you'll run"
-    _r("the-more-the-faster", rf"\bthe\s+(?:more|better|greater|higher|stronger|cleaner|smoother|less|worse|poorer)\b[^,;:\u2014.]{{0,60}}?{C}[^;:\u2014.]{{0,60}}?,?\s*\bthe{_gap(3)}{S}", starts=r"\bthe (?:more|better|greater|higher|stronger|cleaner|smoother|less|worse|poorer)\b"),
+    _r("the-more-the-faster", rf"\bthe\s+(?:more|better|greater|higher|stronger|cleaner|smoother|less|worse|poorer)\b[^,;:\u2014.]{{0,60}}?{C}[^;:\u2014.]{{0,60}}?,?\s*\bthe\b[^;:\u2014.]{{0,80}}?{S}", starts="the"),
     # "the secret to sprinting fast is coordination", "what makes X fast is coordination"
-    _r("speed-explained-by", rf"\b(?:key|secret|reasons?|cause|source|driver|explanation|answer|difference|factor|thing|way|route|path|trick|foundation|basis|engine|ingredient|what)\b(?:\s+(?:to|of|for|behind|in|why|that|makes?|drives?|separates?|determines?|gives?|produces?|creates?|explains?|causes?))?{_G5}{S}{_gap(4)}(?P<v>is|are|was|lies\s+in|comes\s+down\s+to|boils\s+down\s+to|=|:)(?:\s+\w+){{0,3}}?\s+{C}", neg_scope="verb", starts=r"\b(?:key|secret|reasons?|cause|source|driver|explanation|answer|difference|factor|thing|way|route|path|trick|foundation|basis|engine|ingredient|what)\b"),
+    _r("speed-explained-by", rf"\b(?:key|secret|reasons?|cause|source|driver|explanation|answer|difference|factor|thing|way|route|path|trick|foundation|basis|engine|ingredient|what)\b(?:\s+(?:to|of|for|behind|in|why|that|makes?|drives?|separates?|determines?|gives?|produces?|creates?|explains?|causes?))?{_G5}{S}{_gap(4)}(?P<v>is|are|was|lies\s+in|comes\s+down\s+to|boils\s+down\s+to|=|:)(?:\s+\w+){{0,3}}?\s+{C}", neg_scope="verb", starts="key secret reason reasons cause source driver explanation answer difference factor thing way route path trick foundation basis engine ingredient what"),
     # "the fastest sprinters are simply the most coordinated"
-    _r("fast-are-coordinated", rf"\b(?:{_S}|elite|world[- ]class|top|best|great)\s+(?:\w+\s+)?{_AGENT}?\s*(?:are|is|were|was|tend\s+to\s+be|will\s+be|have|has|possess|show)(?P<v>){_G3}{C}", starts=rf"\b(?:{_S}|elite|world[- ]class|top|best|great)\b"),
+    _r("fast-are-coordinated", rf"\b(?:{_S}|elite|world[- ]class|top|best|great)\s+(?:\w+\s+)?{_AGENT}?\s*(?:are|is|were|was|tend\s+to\s+be|will\s+be|have|has|possess|show)(?P<v>)\s+(?:{_DEGREE}\s+){{0,4}}?{C}", starts="S elite world world-class top best great"),
     # "coordinated athletes are faster athletes", "sprinters with better coordination run faster"
     _r("coordinated-are-fast", rf"{C}\s+{_AGENT}\s+(?:\w+\s+){{0,2}}?(?P<v>are|is|run|runs|sprint|sprints|move|moves|tend\s+to\s+be|will\s+be|become|get|gets|go){_G3}{S}"),
-    _r("coordinated-are-fast", rf"\b(?:{_AGENT}|those|anyone|someone|you)\s+(?:with|who\s+have|who\s+are|who\s+is|that\s+are)\s+(?:\w+\s+){{0,2}}?{C}(?:\s+\w+){{0,3}}?\s+(?P<v>are|is|run|sprint|move|tend\s+to\s+be|will\s+be|get|become|go|have){_G3}{S}", starts=rf"\b(?:{_AGENT}|those|anyone|someone|you)\s+(?:with|who|that)\b"),
+    _r("coordinated-are-fast", rf"\b(?:{_AGENT}|those|anyone|someone|you)\s+(?:with|who\s+have|who\s+are|who\s+is|that\s+are|who|that)\s+(?:\w+\s+){{0,2}}?{C}(?:\s+\w+){{0,6}}?\s+(?P<v>are|is|run|sprint|move|tend\s+to\s+be|will\s+be|get|become|go|have){_G3}{S}", starts=_AGENT_WORDS + " those anyone someone you"),
     # "faster sprinting is really just coordination", "speed is mostly coordination"
     _r("speed-is-coordination", rf"{S}{_gap(4)}(?P<v>is|are|=|equals|means)\s+(?:(?:just|simply|really|mostly|largely|basically|essentially|all|only|primarily|mainly|ultimately|nothing|but|a|an|the|your|their|his|her|good|better|great|pure)\s+)*{C}"),
     # "he is faster because he is more coordinated"
     _r("because", rf"{S}{_gap(8, r'but|although|though|whereas|while')}(?P<v>because|since|thanks\s+to|due\s+to|owing\s+to|as\s+a\s+result\s+of)\s+(?:of\s+)?(?:\S+\s+){{0,5}}?{C}", c_may_be_perceived=True),
     # "if you want to be faster, work on your coordination" / "to run faster, become more coordinated"
-    _r("goal-then-coordination", rf"(?:^|[,;:\u2014]\s*|\b)(?:if\s+you\s+(?:really\s+)?(?:want|wish|hope|are\s+trying|need|would\s+like|plan)\s+to|in\s+order\s+to|^to|want\s+to)\s+(?:\w+\s+){{0,2}}?{S}\b[^;:\u2014.]{{0,20}}?,?\s+(?:then\s+)?(?:you\s+(?:need|must|should|have|will\s+need|got)\s+(?:to\s+)?)?(?P<v>{_ACTION})\s+(?:\w+\s+){{0,3}}?{C}", starts=r"(?:^|[,;:\u2014]\s*|\b)(?:if\s+you|in\s+order\s+to|^to|want\s+to)\b"),
+    _r("goal-then-coordination", rf"(?:^|[,;:\u2014]\s*|\b)(?:if\s+you\s+(?:really\s+)?(?:want|wish|hope|are\s+trying|need|would\s+like|plan)\s+to|in\s+order\s+to|^to|want\s+to)\s+(?:\w+\s+){{0,2}}?{S}\b[^;:\u2014.]{{0,20}}?,?\s+(?:then\s+)?(?:you\s+(?:need|must|should|have|will\s+need|got)\s+(?:to\s+)?)?(?P<v>{_ACTION})\s+(?:\w+\s+){{0,3}}?{C}", starts="^ , ; : \u2014 if in to want"),
     # "improve your coordination and you'll run faster", "work on coordination to get quicker"
-    _r("coordination-then-goal", rf"{_ACTION_START}(?P<v>{_ACTION})\s+(?:\w+\s+){{0,3}}?{C}(?:\s+\w+){{0,3}}?\s*,?\s+(?:and|to|so|then|in\s+order\s+to|if\s+you\s+want\s+to|for|,){_G5}{S}", starts=rf"{_ACTION_START}{_ACTION}\b"),
+    _r("coordination-then-goal", rf"{_ACTION_START}(?P<v>{_ACTION})\s+(?:\w+\s+){{0,3}}?{C}(?:\s+\w+){{0,3}}?\s*,?\s+(?:and|to|so|then|in\s+order\s+to|if\s+you\s+want\s+to|for|,){_G5}{S}", starts=_ACTION_START_WORDS),
     # "your times will drop once your coordination improves"
-    _r("when-coordination-improves", rf"\b(?:once|when|whenever|as\s+soon\s+as|as|if|after|the\s+moment)\s+(?:\w+\s+){{0,3}}?{C}\s+(?:\w+\s+){{0,2}}?(?P<v>{_IMPROVE_INTRANS})\b", neg_scope="sentence", needs_free_s=True, starts=r"\b(?:once|when|whenever|as|if|after|the moment)\b"),
-    _r("when-coordination-improves", rf"\b(?:once|when|whenever|as\s+soon\s+as|as|if|after|the\s+moment)\s+(?:\w+\s+){{0,2}}?(?P<v>get|gets|become|becomes|are|is|grow|grows)\s+(?:more|better|well|really|truly|properly)[\s-]+(?:\w+\s+)?{C}", neg_scope="sentence", needs_free_s=True, starts=r"\b(?:once|when|whenever|as|if|after|the moment)\b"),
+    _r("when-coordination-improves", rf"\b(?:once|when|whenever|as\s+soon\s+as|as|if|after|the\s+moment)\s+(?:\w+\s+){{0,3}}?{C}\s+(?:\w+\s+){{0,2}}?(?P<v>{_IMPROVE_INTRANS})\b", neg_scope="sentence", needs_free_s=True, starts="once when whenever as if after the"),
+    _r("when-coordination-improves", rf"\b(?:once|when|whenever|as\s+soon\s+as|as|if|after|the\s+moment)\s+(?:\w+\s+){{0,2}}?(?P<v>get|gets|become|becomes|are|is|grow|grows)\s+(?:more|better|well|really|truly|properly)[\s-]+(?:\w+\s+)?{C}", neg_scope="sentence", needs_free_s=True, starts="once when whenever as if after the"),
     # "if you are slow, it is probably your coordination"
-    _r("slow-blamed-on-coordination", rf"\b(?:if|when|whenever)\b[^,;:\u2014.]{{0,40}}?{S}[^;:\u2014.]{{0,30}}?,\s*(?:then\s+)?(?P<v>it\s+is|that\s+is|blame|the\s+(?:problem|culprit|cause|issue|reason)\s+is)\s+(?:\w+\s+){{0,3}}?{C}", starts=r"\b(?:if|when|whenever)\b"),
+    _r("slow-blamed-on-coordination", rf"\b(?:if|when|whenever)\b[^,;:\u2014.]{{0,40}}?{S}[^;:\u2014.]{{0,30}}?,\s*(?:then\s+)?(?P<v>it\s+is|that\s+is|blame|the\s+(?:problem|culprit|cause|issue|reason)\s+is)\s+(?:\w+\s+){{0,3}}?{C}", starts="if when whenever"),
     # "nothing improves sprint speed like better coordination"
-    _r("nothing-beats-coordination", rf"\b(?:nothing|no\s+(?:\w+\s+){{0,2}}?(?:way|drill|method|training|quality|factor|skill))\b(?:\s+\w+){{0,2}}?\s+(?P<v>{_FWD_VERB}){_G_VS}{S}{_gap(3)}(?:like|than|more\s+than|as\s+much\s+as)\s+(?:\w+\s+){{0,3}}?{C}", neg_scope="prefix", starts=r"\b(?:nothing|no)\b"),
+    _r("nothing-beats-coordination", rf"\b(?:nothing|no\s+(?:\w+\s+){{0,2}}?(?:way|drill|method|training|quality|factor|skill))\b(?:\s+\w+){{0,2}}?\s+(?P<v>{_FWD_VERB}){_G_VS}{S}{_gap(3)}(?:like|than|more\s+than|as\s+much\s+as)\s+(?:\w+\s+){{0,3}}?{C}", neg_scope="prefix", starts="nothing no"),
     # "poor coordination is what is holding you back"
     _r("holding-back", rf"{C}{_G_CV}(?P<v>(?:hold(?:s|ing)?|held|keep(?:s|ing)?|kept)\s+(?:\w+\s+){{0,2}}?back|slow(?:s|ing|ed)?\s+(?:\w+\s+){{0,2}}?down|(?:is|are)\s+(?:the\s+)?(?:\w+\s+)?(?:limiter|limiting\s+factor|bottleneck))"),
     # "coordination drives / explains / is the key to / is responsible for ... speed"
@@ -326,8 +354,8 @@ _CAUSAL_RULES: tuple[_Rule, ...] = (
 # A clause that starts with a pronoun standing for coordination in the previous
 # clause / sentence: "— it's what actually makes you fast", "That's where speed comes from."
 _ANAPHOR_RULES: tuple[_Rule, ...] = (
-    _r("anaphora", rf"^(?:and\s+|so\s+|but\s+|yes\s*,?\s*)?(?:it|that|this|which)\s+(?:(?:is|was|will\s+be|has\s+been|really\s+is|is\s+really|is\s+actually|is\s+exactly|is\s+precisely|is\s+also|is\s+ultimately)\s+)?(?:\w+\s+){{0,2}}?(?P<v>{_FWD_VERB}|(?:the\s+)?(?:\w+\s+)?{_PRED_NOUN}|where|how){_G_VS}{S}", starts=r"^"),
-    _r("anaphora", rf"^(?:\w+\s+)?(?P<v>{_ACTION})\s+(?:it|that|this|them)\b\s+(?:\w+\s+){{0,2}}?(?:and|to|so|then){_gap(4)}{S}", starts=r"^"),
+    _r("anaphora", rf"^(?:and\s+|so\s+|but\s+|yes\s*,?\s*)?(?:it|that|this|which)\s+(?:(?:is|was|will\s+be|has\s+been|really\s+is|is\s+really|is\s+actually|is\s+exactly|is\s+precisely|is\s+also|is\s+ultimately)\s+)?(?:\w+\s+){{0,2}}?(?P<v>{_FWD_VERB}|(?:the\s+)?(?:\w+\s+)?{_PRED_NOUN}|where|how){_G_VS}{S}", starts="^"),
+    _r("anaphora", rf"^(?:\w+\s+)?(?P<v>{_ACTION})\s+(?:it|that|this|them)\b\s+(?:\w+\s+){{0,2}}?(?:and|to|so|then){_gap(4)}{S}", starts="^"),
 )
 
 # ------------------------------------------------------------ scope markers
@@ -344,7 +372,8 @@ _NEG = re.compile(
     r"\b(?:not|never|no|nobody|nothing|none|neither|nor|no\s+longer|rather\s+than|instead\s+of"
     r"|hardly|disagree\w*|reject\w*|den(?:y|ies|ied)|dispute\w*|doubt\w*|challeng\w*|myth"
     r"|misconception|misleading|mistaken|wrong|false|untrue|overrat\w*|oversimplif\w*"
-    r"|fail(?:s|ed)?\s+to|stop\s+(?:thinking|believing|saying)|avoid\s+(?:thinking|saying))\b"
+    r"|fail(?:s|ed)?\s+to|stop\s+(?:thinking|believing|saying)|avoid\s+(?:thinking|saying)"
+    r"|unrelated|independent\s+of|distinct\s+from|separate\s+from)\b"
 )
 # Someone other than AQ/us holds the view ("many athletes believe", "the idea that").
 _DIST_NOMINAL = re.compile(
@@ -366,7 +395,8 @@ _DIST_VERB = re.compile(
     r"|someone|somebody|folks|fans|commentators|experts|textbooks|trainers|parents|he|she|who"
     r"|thinking|wisdom|training|coaching|user|users|question)\b(?:\s+\w+){0,3}?\s+"
     r"(?:believ\w*|think\w*|thought|assum\w*|claim\w*|say|says|said|saying|tell|tells|told"
-    r"|teach\w*|taught|insist\w*|argu\w*|hear|heard|expect\w*|suggest\w*|preach\w*|swear)\b"
+    r"|teach\w*|taught|insist\w*|argu\w*|hear|heard|expect\w*|suggest\w*|preach\w*|swear"
+    r"|ask|asks|asked|asking|wonder\w*)\b"
 )
 # Distancing that follows the claim: "... — that's a myth", "... or so people say".
 _DIST_AFTER = re.compile(
@@ -386,6 +416,12 @@ _AFFIRM_SENTENCE = re.compile(
     r"(?:(?:absolutely|completely|quite|totally|entirely|exactly|dead|so|100%)\s+)?(?:right|correct|true|spot\s+on|accurate)"
     r"|(?:exactly|true|correct|absolutely|indeed|spot\s+on)\b|(?:aq|we|i)\s+(?:\w+\s+)?agrees?)"
 )
+# Asking about the relation is not asserting it ("AQ asks what athletes mean by coordination").
+_INQUIRY = re.compile(
+    r"\b(?:ask|asks|asked|asking|question\w*|wonder\w*|whether)\b"
+    # a named common cause: "... because both reflect the same relationships"
+    r"|\bboth\b[^.;]{0,40}?\b(?:reflect\w*|come\s+from|result\s+from|stem\s+from|follow\s+from|depend\s+on)"
+)
 _SARCASM = re.compile(r"^(?:yeah,?\s+right|as\s+if|oh\s+sure|sure,?\s+because|right,?\s+because|because\s+obviously)\b")
 
 # Perception around a coordination mention makes it the FEEL, not a cause.
@@ -402,12 +438,13 @@ _HARD_BREAK = re.compile(r"[;:\u2014()]")
 _SOFT_BREAK = re.compile(r"\b(?:but|however|yet|although|though|whereas|while)\b")
 
 _FELT_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("felt-label", re.compile(r"\b(?:label\w*|name|word|term|description|describ\w*|summari[sz]\w*|call(?:s|ed|ing)?)\b")),
+    ("felt-label", re.compile(r"\b(?:label\w*|name|word|term|description|describ\w*|summari[sz]\w*|call(?:s|ed|ing)?|mention\w*)\b")),
     ("felt-feeling", re.compile(r"\b(?:feel|feels|felt|feeling|feelings|sensation\w*|experienc\w*|notic\w*|sense|perceiv\w*)\b")),
     ("felt-appearance", re.compile(r"\b(?:look|looks|looked|looking|appear\w*|seem\w*)\b")),
 )
 
 _C_RX = re.compile(rf"\b{_C}")
+_TOKEN = re.compile(r"[\w][\w'-]*|[,;:\u2014]")
 _S_RX = re.compile(rf"\b{_S}\b")
 _RELATION_TERMS = re.compile(
     r"\b(?:pushing[- ]side|swing[- ]side|swing\s+side|pushing\s+side|timing|continuity|projection"
@@ -434,19 +471,25 @@ class _Analysis:
     norm: str = ""
 
 
-def _clause_start(norm: str, pos: int, soft: bool = True) -> int:
+def _clause_start(norm: str, pos: int) -> int:
     """Start of the clause containing pos (after the last hard or soft break)."""
     start = 0
     for m in _HARD_BREAK.finditer(norm, 0, pos):
         start = m.end()
-    if soft:
-        for m in _SOFT_BREAK.finditer(norm, start, pos):
-            start = m.start()
+    for m in _SOFT_BREAK.finditer(norm, start, pos):
+        start = m.start()
     return start
 
 
+def _strip_aside(m: re.Match[str]) -> str:
+    # An aside that negates coordination itself ("timing, not coordination, explains") stays.
+    return m.group(0) if "coordinat" in m.group(0) else " , "
+
+
 def _negated(text: str) -> bool:
-    text = _ASIDE.sub(" , ", _NOT_NEG.sub(" ", text))
+    if not _NEG.search(text):
+        return False  # fast path: most text has no negator at all
+    text = _ASIDE.sub(_strip_aside, _NOT_NEG.sub(" ", text))
     return bool(_NEG.search(text))
 
 
@@ -476,10 +519,15 @@ def _quoted(norm: str, pos: int) -> bool:
     return False
 
 
+_REPORT_STOP = re.compile(r"[;.]")
+
+
 def _distanced(norm: str, m_start: int, m_end: int) -> bool:
     """Reported from someone else / debunked, and not endorsed afterwards."""
+    # A report governs what follows it up to a sentence stop, ";" or a contrast
+    # ("..., but AQ ..."); ":" and dashes often introduce the reported content itself.
     start = 0
-    for b in re.finditer(r"[;.]", norm[:m_start]):
+    for b in _REPORT_STOP.finditer(norm, 0, m_start):
         start = b.end()
     for b in _SOFT_BREAK.finditer(norm, start, m_start):
         start = b.start()
@@ -515,8 +563,7 @@ def _check(rule: _Rule, m: re.Match[str], norm: str) -> str:
     if rule.neg_scope == "sentence":
         region = norm
     else:
-        first = m.start()
-        region_start = _clause_start(norm, first)
+        region_start = _clause_start(norm, m.start())
         region_end = m.start() if rule.neg_scope in ("prefix", "verb") else m.end()
         region = norm[region_start:region_end]
         if rule.neg_scope == "verb":
@@ -561,25 +608,32 @@ def _analyse(sentence: str) -> _Analysis:
                          has_s=bool(_S_RX.search(norm)), has_neg=_negated(norm), norm=norm)
     norm = _normalise(sentence)
     question = norm.endswith("?")
-    has_c = bool(_C_RX.search(norm))
-    s_hits = [s for s in _S_RX.finditer(norm) if not _s_perceived(norm, s.start(), s.end())]
-    has_s = bool(s_hits)
+    c_pos = [m.start() for m in _C_RX.finditer(norm)]
+    s_hits = list(_S_RX.finditer(norm))
+    s_pos = [m.start() for m in s_hits]
+    # Speed that is only felt ("feels faster") does not count as a speed claim.
+    has_s = any(not _s_perceived(norm, m.start(), m.end()) for m in s_hits)
     has_neg = _negated(norm)
     base = dict(question=question, has_s=has_s, has_neg=has_neg, norm=norm)
-    if not has_c:
+    if not c_pos:
         return _Analysis(SentenceJudgement(sentence, "neutral", "", ""), **base)
 
     voided: set[str] = set()
     if not question and not _SARCASM.match(norm):
-        c_pos = [m.start() for m in _C_RX.finditer(norm)]
-        s_pos = [m.start() for m in _S_RX.finditer(norm)]
+        where: dict[str, list[int]] = {}
+        for t in _TOKEN.finditer(norm):
+            where.setdefault(t.group(), []).append(t.start())
         for rule in _CAUSAL_RULES:
             if rule.needs_s and not s_pos:
                 continue
             if rule.anchor:
                 starts = c_pos if rule.anchor == "c" else s_pos
             else:
-                starts = [x.start() for x in rule.starts.finditer(norm)]  # type: ignore[union-attr]
+                starts = [p for w in rule.starts & where.keys() for p in where[w]]
+                if "^" in rule.starts:
+                    starts.insert(0, 0)
+                if "S" in rule.starts:
+                    starts += s_pos
             for m in filter(None, (rule.rx.match(norm, p) for p in starts)):
                 why = _check(rule, m, norm)
                 if not why:
@@ -593,18 +647,23 @@ def _analyse(sentence: str) -> _Analysis:
                 if hit and not _distanced(norm, norm.find(cur), norm.find(cur) + len(cur)):
                     return _Analysis(SentenceJudgement(sentence, "causal", f"{prev} \u2014 {hit[1]}", hit[0]), **base)
 
+    reported = "reported" in voided and "negated" not in voided
     for name, rx in _FELT_CUES:
         fm = rx.search(norm)
         if fm:
-            return _Analysis(SentenceJudgement(sentence, "felt", fm.group(0), name),
-                             reported="reported" in voided and "negated" not in voided, c_focus=False, **base)
+            # Evidence: the cue together with the nearest coordination mention, if close.
+            c = min(c_pos, key=lambda p: abs(p - fm.start()))
+            c_end = _C_RX.match(norm, c).end()  # type: ignore[union-attr]
+            lo, hi = min(c, fm.start()), max(c_end, fm.end())
+            span = norm[lo:hi] if hi - lo <= 80 else fm.group(0)
+            return _Analysis(SentenceJudgement(sentence, "felt", span, name), reported=reported, **base)
     # Reported views ("traditional thinking says ...") are decided: not our claim.
-    reported_view = bool(_DIST_NOMINAL.search(norm) or _DIST_VERB.search(norm))
+    reported_view = bool(_DIST_NOMINAL.search(norm) or _DIST_VERB.search(norm) or _INQUIRY.search(norm))
     undecided = (has_s and not question and not voided and not has_neg and not reported_view
                  and not _SARCASM.match(norm))
     c_focus = (not question) and _plain_c_focus(norm)
     return _Analysis(SentenceJudgement(sentence, "neutral", "", ""), undecided=undecided,
-                     reported="reported" in voided and "negated" not in voided, c_focus=c_focus, **base)
+                     reported=reported, c_focus=c_focus, **base)
 
 
 # ----------------------------------------------------------------- splitting
@@ -638,7 +697,7 @@ def split_sentences(text: str) -> list[str]:
             word = re.search(r"([\w.]+)\.$", line[start:m.start() + 1]) if line[m.start()] == "." else None
             if word:
                 token = word.group(1).lower().rstrip(".")
-                if token in _ABBREV or re.fullmatch(r"[a-z]", token):
+                if token in _ABBREV or re.fullmatch(r"[A-Z]", word.group(1)):  # initials
                     continue
             piece = line[start:end].strip()
             if piece:

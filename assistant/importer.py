@@ -220,6 +220,9 @@ def _body_lines(lines: list[str]) -> list[str]:
             if line.startswith(marker) and not line.startswith("👉🔥"):
                 bullet = line[len(marker):].strip()
         if bullet is not None:
+            # An HTML <li> whose text also starts with the site's 👉 marker: one item, one marker.
+            while bullet.startswith(("•", "👉")) and not bullet.startswith("👉🔥"):
+                bullet = bullet[1:].strip()
             if not in_list and out:
                 out.append("")
             out.append(f"- {bullet}")
@@ -260,7 +263,13 @@ def to_markdown(article: Article) -> str:
 # --- reading input files ---------------------------------------------------------------------
 
 class _HTMLText(html.parser.HTMLParser):
-    """HTML → text lines: block elements end a line; scripts and styles are dropped."""
+    """HTML → text lines: block elements end a line; scripts, styles and the <title> are dropped.
+
+    The <title> goes too: it sits before the body, so it would become the first line and hide the
+    breadcrumb ("Home » … » Title") that names the article.
+    """
+
+    SKIP = ("script", "style", "noscript", "title", "template")
 
     BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "header", "footer", "ul", "ol", "blockquote"}
 
@@ -270,13 +279,15 @@ class _HTMLText(html.parser.HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style", "noscript"):
+        if tag in self.SKIP:
             self._skip += 1
+        elif tag == "li" and not self._skip:
+            self.parts.append("\n• ")  # a list item stays a list item in the Markdown
         elif tag in self.BLOCKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style", "noscript"):
+        if tag in self.SKIP:
             self._skip = max(0, self._skip - 1)
         elif tag in self.BLOCKS:
             self.parts.append("\n")

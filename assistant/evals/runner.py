@@ -1,0 +1,415 @@
+"""Run a dataset through the answering service (or grade an answers file) and score every case.
+
+Three modes:
+- service: each case's turns go through `AnsweringService.answer` (earlier turns become the
+  history; checks apply to the last answer), then every judge that applies runs;
+- answers: pre-recorded answers are graded without running the assistant;
+- retrieval: a retrieval set (gold sections only, recall_at_K thresholds) is searched, not answered.
+
+A case's verdict is fail if any check fails, uncertain if none fails but one is uncertain, else
+pass. `uncertain` is never a pass: pass rates count passes only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import judges
+from .datasets import Case, Dataset, DatasetError, Source
+from .judges import FAIL, PASS, UNCERTAIN, CheckResult
+
+CHECK_ORDER = ("framing", "terms", "grounding", "scope", "retrieval", "forbidden", "llm")
+_THRESHOLD_CHECK = {"framing": "framing", "terms": "terms", "grounding": "grounding", "scope": "scope",
+                    "retrieval_recall_at_k": "retrieval", "forbidden": "forbidden", "llm": "llm"}
+
+
+@dataclass
+class CaseResult:
+    id: str
+    turns: list[str]
+    answer: str
+    tags: list[str]
+    verdict: str
+    checks: list[CheckResult]
+    backend: str = ""
+    sources: list[Source] = field(default_factory=list)
+    scope: str = ""                 # the service's own in/out decision, when it ran
+    standalone: str = ""            # the question the service retrieved with
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def question(self) -> str:
+        return self.turns[-1]
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def as_dict(self) -> dict:
+        data = {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "tags": self.tags,
+            "verdict": self.verdict,
+            "checks": [c.as_dict() for c in self.checks],
+            "backend": self.backend,
+            "sources": [s.as_dict() for s in self.sources],
+        }
+        if len(self.turns) > 1:
+            data["turns"] = self.turns
+        if self.scope:
+            data["service_scope"] = self.scope
+        if self.standalone and self.standalone != self.question:
+            data["standalone_question"] = self.standalone
+        if self.error:
+            data["error"] = self.error
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass
+class RunResult:
+    dataset: Dataset
+    mode: str                       # service | answers | retrieval
+    backend: str
+    k: int
+    cases: list[CaseResult]
+    llm_judge: bool = False
+    seconds: float = 0.0
+    summary: dict = field(default_factory=dict)
+    judge_self_test: dict = field(default_factory=dict)
+    regressions: list[dict] = field(default_factory=list)
+    improvements: list[dict] = field(default_factory=list)
+    baseline: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.summary.get("ok"))
+
+    def as_dict(self) -> dict:
+        return {
+            "summary": self.summary,
+            "cases": [c.as_dict() for c in self.cases],
+            "judge_self_test": self.judge_self_test,
+            "regressions": self.regressions,
+            "improvements": self.improvements,
+        }
+
+
+# --- judging one answer -------------------------------------------------------------------------
+
+def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: list[Source] | None, k: int,
+               trace: list[dict] | None = None, service_scope: str = "", llm_judge=None, embeddings=None) -> list[CheckResult]:
+    """Every check that applies to this case; framing applies to every answer."""
+    checks = [judges.judge_framing_check(answer, trace)]
+    if case.terms_any or case.terms_all:
+        checks.append(judges.judge_terms(answer, case.terms_any, case.terms_all))
+    if not case.expects_refusal:
+        checks.append(judges.judge_grounding(answer, sources, embeddings=embeddings, trace=trace))
+    checks.append(judges.judge_scope(answer, case.expects_refusal, service_scope or None))
+    if case.gold_sections and not case.expects_refusal:
+        checks.append(judges.judge_retrieval(case.gold_sections, hits, k))
+    if case.forbidden:
+        checks.append(judges.judge_forbidden(answer, case.forbidden, trace))
+    if llm_judge is not None:
+        checks.append(llm_judge.judge(case.question, answer, sources, case.expects_refusal))
+    return checks
+
+
+# --- the service's retrieval, recorded ----------------------------------------------------------
+
+class _RecordingSearcher:
+    """Wraps the service's searcher to keep the hits of its last search (for the retrieval check)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.last: list | None = None
+
+    def search(self, query, k=None):
+        hits = self._inner.search(query, k)
+        self.last = list(hits)
+        return hits
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _hit_source(hit) -> Source:
+    return Source(id=str(hit.id), section=str(hit.section), question=str(getattr(hit, "question", "") or ""),
+                  excerpt=str(getattr(hit, "excerpt", "") or ""), text=str(getattr(hit, "text", "") or ""),
+                  title=str(getattr(hit, "title", "") or ""), score=getattr(hit, "score", None))
+
+
+def _glossary_sources(glossary, text: str) -> list[Source]:
+    """Glossary definitions of the AQ terms an answer names: part of the corpus every backend is given."""
+    if glossary is None:
+        return []
+    out = []
+    for term in glossary.terms_in(text):
+        out.append(Source(id=f"glossary:{term.term}", section="Glossary", excerpt=term.definition[:240],
+                          text=f"{term.term}: {term.definition}"))
+    return out
+
+
+# --- runners ------------------------------------------------------------------------------------
+
+def _progress(console, total: int, label: str):
+    if console is None:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn(), console=console, transient=True)
+    return bar
+
+
+def _loop(cases: list[Case], console, label: str, fn: Callable[[Case], CaseResult]) -> list[CaseResult]:
+    bar = _progress(console, len(cases), label)
+    results = []
+    if bar is None:
+        return [fn(c) for c in cases]
+    with bar:
+        task = bar.add_task("", total=len(cases))
+        for c in cases:
+            bar.update(task, description=c.id)
+            results.append(fn(c))
+            bar.advance(task)
+    return results
+
+
+def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_judge=None, console=None) -> list[CaseResult]:
+    from ..answering import EmptyQuestion
+
+    k = service.settings.k
+    recorder = _RecordingSearcher(service.searcher)
+    service.searcher = recorder
+    glossary = getattr(service, "glossary", None)
+
+    def one(case: Case) -> CaseResult:
+        started = time.perf_counter()
+        history: list[dict] = []
+        answer = None
+        try:
+            for turn in case.turns:
+                recorder.last = None
+                answer = service.answer(turn, history, backend=backend)
+                history += [{"role": "user", "content": turn}, {"role": "assistant", "content": answer.text}]
+        except EmptyQuestion as exc:
+            check = CheckResult("framing", UNCERTAIN, None, [{"detail": f"no answer: {exc}"}])
+            return CaseResult(case.id, case.turns, "", case.tags, FAIL, [check, CheckResult("error", FAIL, 0.0, [{"detail": str(exc)}])],
+                              backend or "", error=str(exc), seconds=time.perf_counter() - started)
+        hits = [_hit_source(h) for h in (recorder.last or [])]
+        by_id = {h.id: h for h in hits}
+        sources = []
+        for s in answer.sources:
+            full = by_id.get(s.id)
+            sources.append(Source(id=s.id, section=s.section, question=s.question, excerpt=s.excerpt,
+                                  text=full.text if full else "", title=s.title, score=s.score))
+        grounding_sources = sources + _glossary_sources(glossary, answer.text)
+        checks = judge_case(case, answer.text, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
+                            k=k, trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge)
+        return CaseResult(case.id, case.turns, answer.text, case.tags, judges.combine(c.verdict for c in checks), checks,
+                          answer.backend, sources, answer.scope, answer.question, seconds=time.perf_counter() - started)
+
+    try:
+        return _loop(dataset.cases, console, "eval", one)
+    finally:
+        service.searcher = recorder._inner
+
+
+def run_retrieval(dataset: Dataset, searcher, k: int, console=None) -> list[CaseResult]:
+    def one(case: Case) -> CaseResult:
+        started = time.perf_counter()
+        hits = [_hit_source(h) for h in searcher.search(case.question, k)]
+        check = judges.judge_retrieval(case.gold_sections, hits, k)
+        return CaseResult(case.id, case.turns, "", case.tags, check.verdict, [check], "retrieval", hits,
+                          seconds=time.perf_counter() - started)
+
+    return _loop(dataset.cases, console, "retrieval", one)
+
+
+def _norm_text(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower().replace("’", "'").replace("'", "")).strip()
+
+
+def resolve_sources(sources: list[Source] | None, chunks) -> list[Source] | None:
+    """Answers-file sources tied to the corpus chunk they quote, so grounding sees the whole chunk."""
+    if not sources or not chunks:
+        return sources
+    by_id = {c.id: c for c in chunks}
+    norm_chunks = [(c, _norm_text(c.text)) for c in chunks]
+    out = []
+    for s in sources:
+        chunk = by_id.get(s.id)
+        if chunk is None and (s.excerpt or s.text):
+            needle = _norm_text((s.text or s.excerpt).rstrip("…").rstrip("."))
+            if len(needle) >= 20:
+                matches = [c for c, n in norm_chunks if needle in n]
+                same = [c for c in matches if judges.norm_section(c.section) == judges.norm_section(s.section)
+                        or (s.question and judges.norm_section(c.question) == judges.norm_section(s.question))]
+                chunk = (same or matches or [None])[0]
+        if chunk is None:
+            out.append(s)
+            continue
+        out.append(Source(id=chunk.id, section=s.section or chunk.section, question=s.question or chunk.question,
+                          excerpt=s.excerpt, text=chunk.text, title=s.title or chunk.title, score=s.score))
+    return out
+
+
+def run_answers(dataset: Dataset, *, k: int, chunks=None, glossary=None, llm_judge=None, console=None) -> list[CaseResult]:
+    def one(case: Case) -> CaseResult:
+        started = time.perf_counter()
+        sources = resolve_sources(case.sources, chunks)
+        grounding_sources = (sources + _glossary_sources(glossary, case.answer or "")) if sources else sources
+        checks = judge_case(case, case.answer or "", sources=grounding_sources, hits=sources, k=k, llm_judge=llm_judge)
+        return CaseResult(case.id, case.turns, case.answer or "", case.tags, judges.combine(c.verdict for c in checks),
+                          checks, case.backend or "answers-file", sources or [], seconds=time.perf_counter() - started)
+
+    return _loop(dataset.cases, console, "grading", one)
+
+
+# --- summary ------------------------------------------------------------------------------------
+
+def _rate(passed: int, total: int) -> float | None:
+    return round(passed / total, 4) if total else None
+
+
+def summarise(result: RunResult) -> dict:
+    ds = result.dataset
+    cases = result.cases
+    counts = {v: sum(c.verdict == v for c in cases) for v in (PASS, FAIL, UNCERTAIN)}
+    checks: dict[str, dict] = {}
+    for name in CHECK_ORDER + tuple(sorted({c.name for r in cases for c in r.checks} - set(CHECK_ORDER))):
+        applied = [c for r in cases for c in r.checks if c.name == name]
+        if not applied:
+            continue
+        n = {v: sum(c.verdict == v for c in applied) for v in (PASS, FAIL, UNCERTAIN)}
+        checks[name] = {"applied": len(applied), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
+                        "pass_rate": _rate(n[PASS], len(applied))}
+
+    retrieval = None
+    rows = [c for r in cases for c in r.checks if c.name == "retrieval" and c.detail]
+    if rows:
+        retrieval = {
+            "k": result.k,
+            "cases": len(rows),
+            "recall_at_k": round(sum(c.verdict == PASS for c in rows) / len(rows), 4),
+            "section_recall_at_k": round(sum(c.detail["recall_at_k"] for c in rows) / len(rows), 4),
+            "mrr": round(sum(c.detail["mrr"] for c in rows) / len(rows), 4),
+        }
+
+    thresholds: dict[str, dict] = {}
+    for key, required in ds.thresholds.items():
+        value, source = None, None
+        if key in _THRESHOLD_CHECK:
+            source = _THRESHOLD_CHECK[key]
+            value = checks.get(source, {}).get("pass_rate")
+        else:
+            m = re.match(r"^(recall_at_|hit_rate_at_)(\d+)$", key)
+            if retrieval and m and int(m.group(2)) == result.k:
+                source, value = "retrieval", retrieval["recall_at_k"]
+            elif retrieval and re.match(r"^(mrr(_at_\d+)?|retrieval_mrr)$", key):
+                source, value = "retrieval", retrieval["mrr"]
+        status = "n/a" if value is None else ("ok" if value >= required - 1e-9 else "failed")
+        thresholds[key] = {"threshold": required, "value": value, "check": source, "status": status}
+    for name, row in checks.items():
+        key = next((t for t, c in _THRESHOLD_CHECK.items() if c == name and t in thresholds), None)
+        row["threshold"] = thresholds[key]["threshold"] if key else None
+        row["status"] = thresholds[key]["status"] if key else "no threshold"
+
+    tags: dict[str, dict] = {}
+    for r in cases:
+        for tag in r.tags or ["(untagged)"]:
+            t = tags.setdefault(tag, {"cases": 0, "pass": 0, "fail": 0, "uncertain": 0})
+            t["cases"] += 1
+            t[r.verdict] += 1
+    for t in tags.values():
+        t["pass_rate"] = _rate(t["pass"], t["cases"])
+        t["checks"] = {}
+    for r in cases:
+        for tag in r.tags or ["(untagged)"]:
+            for c in r.checks:
+                row = tags[tag]["checks"].setdefault(c.name, {"applied": 0, "pass": 0})
+                row["applied"] += 1
+                row["pass"] += c.verdict == PASS
+    for t in tags.values():
+        for row in t["checks"].values():
+            row["pass_rate"] = _rate(row["pass"], row["applied"])
+
+    failed_thresholds = [k for k, t in thresholds.items() if t["status"] == "failed"]
+    framing_failures = [r.id for r in cases for c in r.checks if c.name == "framing" and c.verdict == FAIL]
+    summary = {
+        "dataset": str(ds.path),
+        "description": ds.description,
+        "mode": result.mode,
+        "backend": result.backend,
+        "k": result.k,
+        "llm_judge": result.llm_judge,
+        "cases": len(cases),
+        "passed": counts[PASS],
+        "failed": counts[FAIL],
+        "uncertain": counts[UNCERTAIN],
+        "pass_rate": _rate(counts[PASS], len(cases)),
+        "thresholds": thresholds,
+        "failed_thresholds": failed_thresholds,
+        "checks": checks,
+        "retrieval": retrieval,
+        "tags": tags,
+        "framing_failures": framing_failures,
+        "failed_cases": [r.id for r in cases if r.verdict == FAIL],
+        "uncertain_cases": [r.id for r in cases if r.verdict == UNCERTAIN],
+        "ok": not failed_thresholds and not framing_failures,
+        "seconds": round(result.seconds, 2),
+    }
+    if result.baseline:
+        summary["baseline"] = result.baseline
+        summary["regressions"] = len(result.regressions)
+    return summary
+
+
+# --- baseline -----------------------------------------------------------------------------------
+
+def load_baseline(path: Path) -> dict[str, dict]:
+    """Per-case verdicts from an earlier report.json; raises DatasetError when it is not one."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise DatasetError("baseline report does not exist", path)
+        if path.stat().st_size > 200 * 1024 * 1024:
+            raise DatasetError("baseline report is too big", path)
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"baseline report cannot be read: {exc}", path) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DatasetError(f"baseline report is not valid JSON: {exc}", path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise DatasetError("is not an eval report.json (no 'cases' list)", path)
+    out = {}
+    for n, case in enumerate(data["cases"]):
+        if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("verdict") not in judges.VERDICTS:
+            raise DatasetError(f"case {n} has no id/verdict", path, None, f"cases[{n}]")
+        checks = {c.get("name"): c.get("verdict") for c in case.get("checks", []) if isinstance(c, dict)}
+        out[case["id"]] = {"verdict": case["verdict"], "checks": checks}
+    return out
+
+
+def compare(result: RunResult, baseline: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """Regressions (pass → fail/uncertain) and improvements (fail/uncertain → pass), per case."""
+    regressions, improvements = [], []
+    for r in result.cases:
+        before = baseline.get(r.id)
+        if before is None:
+            continue
+        if before["verdict"] == PASS and r.verdict != PASS:
+            flipped = [c.name for c in r.checks if c.verdict != PASS and before["checks"].get(c.name, PASS) == PASS]
+            regressions.append({"id": r.id, "before": before["verdict"], "after": r.verdict, "checks": flipped,
+                                "evidence": [e for c in r.checks if c.name in flipped for e in c.evidence][:5]})
+        elif before["verdict"] != PASS and r.verdict == PASS:
+            improvements.append({"id": r.id, "before": before["verdict"], "after": r.verdict})
+    return regressions, improvements

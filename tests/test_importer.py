@@ -1,0 +1,365 @@
+"""The importer: cp1253 mojibake repaired, structure read, words unchanged, bad input refused.
+
+Expectations about the article are derived from the RAW fixture with rules written here, not
+with the importer's own helpers, so a mistake in the importer cannot hide behind itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from assistant.importer import ImportError_, import_article, repair_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_ARTICLE = ROOT / "corpus" / "what-exactly-is-coordination-in-running.md"
+
+# What survives of UTF-8 bytes read as cp1253 (the brief's damage set), and the lost-VS16 pair.
+DAMAGE_CHARS = "βπΒ₯§¨ͺ―‘’¦»ο"
+RESIDUE = re.compile(r"[βπΒ]|ο¸|οΈ")
+WORD = re.compile(r"[A-Za-z0-9]+")
+SMALL_WORDS = {"a", "an", "and", "as", "at", "by", "for", "in", "into", "of", "on", "or", "the", "to", "with"}
+LINK_MARKER = "β‘οΈ"  # ➡️: a related-article link, never a heading
+
+EXPECTED_HEADINGS = [
+    "Introduction",
+    "Why Coordination Often Feels Hard To Explain",
+    "What Athletes Often Mean By “Better Coordination”",
+    "Why Better Sprinting Often Feels Smoother And More Powerful At The Same Time",
+    "Why “Coordination” Alone Is Not The Full Explanation",
+    "Why Sprinting Sometimes Suddenly Feels “Off”",
+    "Why “Coordination” Can Look Different Between Athletes",
+    "What This Means For Speed Training",
+    "What This Means For You",
+    "You Are Here (Within The AQ Speed Training System)",
+    "Frequently Asked Questions",
+]
+
+
+# --- helpers written independently of the importer ------------------------------------------
+
+def _scrub(text: str) -> str:
+    """Replace every damaged character (and the `οΈ` pair) with a space."""
+    text = text.replace("οΈ", " ")
+    return text.translate({ord(c): " " for c in DAMAGE_CHARS})
+
+
+def _words(text: str) -> list[str]:
+    return WORD.findall(_scrub(text))
+
+
+def _raw_lines(seed_raw: Path) -> list[str]:
+    return [ln.strip() for ln in seed_raw.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def _marker_and_rest(line: str) -> tuple[str, str]:
+    """Split a raw line into its leading non-ASCII marker (emoji mojibake) and the rest."""
+    match = re.match(r"^([^A-Za-z0-9]*)(.*)$", line)
+    return match.group(1), match.group(2)
+
+
+def _raw_is_title_case(rest: str) -> bool:
+    words = re.findall(r"[A-Za-z]+", _scrub(rest))
+    if not words or rest.rstrip().endswith((".", ":", "β¦")):
+        return False
+    if all(w.isupper() for w in words) and len(words) > 1:
+        return False
+    return words[0][0].isupper() and all(w[0].isupper() or w.lower() in SMALL_WORDS for w in words)
+
+
+def _raw_heading_lines(seed_raw: Path) -> list[tuple[str, str]]:
+    """(line, heading) for raw lines that start with an emoji-mojibake marker and are Title Case."""
+    out = []
+    for line in _raw_lines(seed_raw)[1:]:  # line 1 is the breadcrumb
+        marker, rest = _marker_and_rest(line)
+        if all(ch.isascii() for ch in marker) or line.startswith(LINK_MARKER):
+            continue
+        if _raw_is_title_case(rest):
+            out.append((line, rest))
+    return out
+
+
+def _raw_headings(seed_raw: Path) -> list[str]:
+    return [heading for _, heading in _raw_heading_lines(seed_raw)]
+
+
+def _raw_faq_questions(seed_raw: Path) -> list[str]:
+    lines = _raw_lines(seed_raw)
+    start = next(i for i, ln in enumerate(lines) if ln.endswith("Frequently Asked Questions"))
+    return [ln for ln in lines[start + 1:] if ln.endswith("?") and not _marker_and_rest(ln)[0].strip()]
+
+
+def _raw_bullets(seed_raw: Path) -> list[str]:
+    """Raw lines that start with the 👉 (`π `) or • (`β’ `) marker and are not headings."""
+    headings = {line for line, _ in _raw_heading_lines(seed_raw)}
+    return [line.split(" ", 1)[1].strip() for line in _raw_lines(seed_raw)
+            if line.startswith(("π ", "β’ ")) and line not in headings]
+
+
+def _split_front(markdown: str) -> tuple[dict, str]:
+    match = re.match(r"\A---\n(.*?)\n---\n", markdown, re.S)
+    assert match, "the Markdown has no front matter"
+    return yaml.safe_load(match.group(1)), markdown[match.end():]
+
+
+def _body_without_h1(markdown: str) -> str:
+    _, body = _split_front(markdown)
+    return "\n".join(ln for ln in body.splitlines() if not ln.startswith("# "))
+
+
+def _unquoted_words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z0-9]+", text.replace("“", " ").replace("”", " "))
+
+
+@pytest.fixture
+def imported(seed_raw, tmp_path) -> str:
+    result = import_article(seed_raw, tmp_path / "imported")
+    return Path(result.path).read_text(encoding="utf-8")
+
+
+# --- the seed article ------------------------------------------------------------------------
+
+def test_no_mojibake_residue(imported, seed_raw):
+    assert RESIDUE.search(seed_raw.read_text(encoding="utf-8")), "the fixture should be damaged"
+    leftover = [ln for ln in imported.splitlines() if RESIDUE.search(ln)]
+    assert leftover == []
+    assert "\u00a0" not in imported and "\ufffd" not in imported
+
+
+def test_shipped_corpus_is_a_fresh_import(imported):
+    assert SHIPPED_ARTICLE.read_text(encoding="utf-8") == imported, (
+        "corpus/ is stale: run `aq-coach import tests/fixtures/aq-what-exactly-is-coordination-in-running.raw.txt`"
+    )
+
+
+def test_quotes_apostrophes_ellipses(imported, seed_raw):
+    _, body = _split_front(imported)
+    assert "“coordination”" in body
+    assert "athlete’s" in body and "AQ’s biggest distinctions" in body
+    assert "And usually…" in body
+    assert "“Okay… what exactly does that mean?”" in body
+    assert "❌ “coordination” itself is not the mechanical explanation" in body
+    # The raw text has no straight quotes, so none may appear in the repaired body text.
+    raw = seed_raw.read_text(encoding="utf-8")
+    assert "'" not in raw and '"' not in raw
+    assert "'" not in body and '"' not in body
+    # Every damaged apostrophe (letter β letter) is now ’, and quotes are balanced per line.
+    assert body.count("’") >= len(re.findall(r"[A-Za-z]β[A-Za-z]", raw))
+    for line in body.splitlines():
+        assert line.count("“") == line.count("”"), line
+
+
+def test_bullets_become_markdown_list_items(imported, seed_raw):
+    body = _body_without_h1(imported)
+    items = [ln[2:] for ln in body.splitlines() if ln.startswith("- ")]
+    expected = _raw_bullets(seed_raw)
+    assert len(expected) > 100
+    assert [_unquoted_words(i) for i in items] == [_words(b) for b in expected]
+    assert not any(ln.startswith(("•", "👉 ")) for ln in body.splitlines()), "a bullet marker was left in the text"
+    assert "- smoother" in body.splitlines() and "- “coordination”" in body.splitlines()
+
+
+def test_every_section_heading_and_faq_question(imported, seed_raw):
+    body = _body_without_h1(imported)
+    h2 = [ln[3:] for ln in body.splitlines() if ln.startswith("## ")]
+    h3 = [ln[4:] for ln in body.splitlines() if ln.startswith("### ")]
+
+    raw_headings = _raw_headings(seed_raw)
+    assert len(raw_headings) == 14
+    assert [_unquoted_words(h) for h in h2] == [_words(h) for h in raw_headings]
+    for heading in EXPECTED_HEADINGS:
+        assert heading in h2
+
+    raw_questions = _raw_faq_questions(seed_raw)
+    assert len(raw_questions) == 6
+    assert [_unquoted_words(q) for q in h3] == [_words(q) for q in raw_questions]
+    assert "What does “coordination” actually mean in sprinting?" in h3
+    assert "Why can sprinting suddenly feel “off”?" in h3
+    # The FAQ questions sit under the FAQ heading, after every other section.
+    lines = body.splitlines()
+    assert lines.index("## Frequently Asked Questions") < min(lines.index(f"### {q}") for q in h3)
+
+
+def test_front_matter(imported, seed_raw):
+    front, _ = _split_front(imported)
+    assert front["title"] == "What Exactly Is Coordination in Running?"
+    assert front["slug"] == "what-exactly-is-coordination-in-running"
+    assert front["source"] == seed_raw.name
+    breadcrumb_line = _raw_lines(seed_raw)[0]
+    assert front["breadcrumb"] == [p.strip() for p in breadcrumb_line.split("Β»")]
+    assert front["breadcrumb"][:2] == ["Home", "Running Mechanics Explained"]
+
+    raw_links = [_scrub(ln[len(LINK_MARKER):]).strip() for ln in _raw_lines(seed_raw) if ln.startswith(LINK_MARKER)]
+    titles = [r["title"] for r in front["related"]]
+    assert titles == raw_links
+    assert "Why Sprinting Is Not Separate Movements" in titles
+    assert "Stride Frequency Is Earned, Not Forced" in titles
+    about = {r["title"]: r["about"] for r in front["related"]}
+    assert about["Why Sprinting Is Not Separate Movements"].startswith("Learn why sprinting is not fully explained")
+    assert "You Are Here (Within The AQ Speed Training System)" in front["navigation_sections"]
+    assert "Frequently Asked Questions" not in front["navigation_sections"]
+
+
+def test_words_are_otherwise_unchanged(imported, seed_raw):
+    raw_lines = seed_raw.read_text(encoding="utf-8").splitlines()
+    raw_words = _words("\n".join(raw_lines[1:]))  # minus the breadcrumb line
+    repaired_words = WORD.findall(_body_without_h1(imported))
+    assert len(raw_words) > 2500
+    assert repaired_words == raw_words
+
+
+# --- repair_text ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("damaged", "repaired"),
+    [
+        ("the athleteβs label", "the athlete’s label"),
+        ("use the word βcoordinationβ here", "use the word “coordination” here"),
+        ("And usuallyβ¦", "And usually…"),
+        ("intro:\nβ’ smoother\nβ’ lighter", "intro:\n• smoother\n• lighter"),
+        ("π₯ Suddenly", "🔥 Suddenly"),
+        ("Home Β» Running Mechanics Explained", "Home » Running Mechanics Explained"),
+        ("β‘οΈ Why Sprinting Is Not Separate Movements", "➡️ Why Sprinting Is Not Separate Movements"),
+        ("π§ Introduction", "🧠 Introduction"),
+        ("π§ You Are Here (Within The AQ Speed Training System)", "🧭 You Are Here (Within The AQ Speed Training System)"),
+        ("π coordination", "👉 coordination"),
+        ("β Frequently Asked Questions", "❓ Frequently Asked Questions"),
+        ("β Not directly.", "❌ Not directly."),
+    ],
+)
+def test_repair_text(damaged, repaired):
+    text, count = repair_text(damaged)
+    assert text == repaired
+    assert count >= 1
+    assert not RESIDUE.search(text)
+
+
+def test_repair_text_leaves_clean_text_alone():
+    clean = "AQ’s view: “coordination” is a label… 🔥 athletes feel it.\n• smoother\n➡️ Next"
+    assert repair_text(clean) == (clean, 0)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary"),
+        ("latin1.txt", "Caf\u00e9 coordination".encode("latin-1"), "not valid UTF-8"),
+        ("empty.txt", b"", "empty"),
+        ("blank.md", b"  \n\n\t\n", "empty"),
+        ("article.pdf", b"%PDF-1.7 coordination", "unsupported file type .pdf"),
+    ],
+)
+def test_bad_input_is_refused_clearly(tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    corpus = tmp_path / "corpus"
+    with pytest.raises(ImportError_) as info:
+        import_article(path, corpus)
+    text = str(info.value)
+    assert message in text and name in text
+    assert "\n" not in text
+    assert not corpus.exists() or not any(corpus.iterdir()), "nothing may be written for a refused file"
+
+
+def test_missing_file_is_refused(tmp_path):
+    with pytest.raises(ImportError_, match="no such file"):
+        import_article(tmp_path / "nope.txt", tmp_path / "corpus")
+
+
+def test_cli_import_bad_file_is_one_error_line(tmp_path):
+    bad = tmp_path / "binary.txt"
+    bad.write_bytes(b"\x00\x01\x02coordination")
+    result = CliRunner().invoke(app, ["import", str(bad), "--corpus", str(tmp_path / "corpus")])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "binary" in lines[0]
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+
+
+def test_cli_import_json(tmp_path, seed_raw):
+    bad = tmp_path / "notes.docx"
+    bad.write_bytes(b"PK\x03\x04")
+    corpus = tmp_path / "corpus"
+    result = CliRunner().invoke(app, ["import", str(seed_raw), str(bad), "--corpus", str(corpus), "--json"])
+    assert result.exit_code == 1  # one file failed
+    data = json.loads(result.stdout)
+    assert set(data) == {"imported", "errors"}
+    assert len(data["imported"]) == 1 and len(data["errors"]) == 1
+    done = data["imported"][0]
+    assert done["title"] == "What Exactly Is Coordination in Running?"
+    assert done["sections"] == 14 and done["faq"] == 6 and done["repairs"] > 0
+    assert Path(done["path"]).read_text(encoding="utf-8") == SHIPPED_ARTICLE.read_text(encoding="utf-8")
+    assert "notes.docx" in data["errors"][0] and "unsupported" in data["errors"][0]
+
+
+def test_cli_import_good_file_exits_0(tmp_path, seed_raw):
+    corpus = tmp_path / "corpus"
+    result = CliRunner().invoke(app, ["import", str(seed_raw), "--corpus", str(corpus), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["errors"] == []
+    assert (corpus / "what-exactly-is-coordination-in-running.md").exists()
+
+
+def test_html_import(tmp_path, seed_raw):
+    """A few lines of the article as an HTML page, damaged like the seed, with a <title> and scripts."""
+    raw = seed_raw.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, ln in enumerate(raw) if ln.endswith("Frequently Asked Questions"))
+    lines = raw[:13] + raw[start:start + 4]
+    body = "\n".join(
+        f"<li>{html_escape(ln[2:])}</li>" if ln.startswith("π ") else f"<p>{html_escape(ln)}</p>" for ln in lines
+    )
+    page = tmp_path / "coordination.html"
+    page.write_text(
+        "<!doctype html><html><head><title>What Exactly Is Coordination? | AQ</title>"
+        "<script>window.tracker = 'SCRIPT-SHOULD-BE-DROPPED';</script><style>p { color: red }</style></head>"
+        f"<body><article>{body}</article><script>track('SCRIPT-SHOULD-BE-DROPPED')</script></body></html>",
+        encoding="utf-8",
+    )
+    result = import_article(page, tmp_path / "corpus")
+    markdown = Path(result.path).read_text(encoding="utf-8")
+    front, text = _split_front(markdown)
+    assert "SCRIPT-SHOULD-BE-DROPPED" not in markdown and "color: red" not in markdown
+    assert front["title"] == "What Exactly Is Coordination in Running?"
+    assert front["breadcrumb"][0] == "Home"
+    assert front["source"] == "coordination.html"
+    assert "## Introduction" in text and "## Frequently Asked Questions" in text
+    assert text.count("## Introduction") == 1
+    assert "And usually…" in text
+    assert "- coordination" in text.splitlines()
+    assert "### What does “coordination” actually mean in sprinting?" in text
+    assert not RESIDUE.search(markdown)
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def test_html_list_items_and_entities(tmp_path):
+    page = tmp_path / "lists.htm"
+    page.write_text(
+        "<html><head><title>Site name</title></head><body>"
+        "<p>Home &raquo; Running Mechanics Explained &raquo; A Test Article</p>"
+        "<h2>🧠 Introduction</h2><p>Athletes hear words like:</p>"
+        "<ul><li>👉 rhythm</li><li>smooth mechanics</li></ul>"
+        "<p>And usually&hellip; the athlete&rsquo;s &ldquo;feel&rdquo; changes.</p></body></html>",
+        encoding="utf-8",
+    )
+    result = import_article(page, tmp_path / "corpus")
+    front, text = _split_front(Path(result.path).read_text(encoding="utf-8"))
+    assert front["title"] == "A Test Article" and result.path.endswith("a-test-article.md")
+    lines = text.splitlines()
+    assert "Athletes hear words like:" in lines
+    after_lead = [ln for ln in lines[lines.index("Athletes hear words like:") + 1:] if ln.strip()]
+    assert after_lead[:2] == ["- rhythm", "- smooth mechanics"]
+    assert "And usually… the athlete’s “feel” changes." in lines
+    assert "Site name" not in text
