@@ -126,6 +126,7 @@ class AnsweringService:
         self.glossary = glossary
         self.composer = make_composer(glossary)
         self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
+        self._fixed: dict[tuple, list[SearchHit]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnsweringService":
@@ -185,7 +186,7 @@ class AnsweringService:
         after it has passed (or been replaced).
         """
         answer = self.answer(question, history, backend)
-        for piece in re.findall(r"\S+\s*", answer.text):
+        for piece in re.findall(r"\s*\S+\s*", answer.text):
             yield AnswerDelta(piece)
         yield answer
 
@@ -211,6 +212,9 @@ class AnsweringService:
             resolved.kind = "training"
         if not resolved.in_scope:
             resolved = classify(previous, self.glossary)
+        # "and the swing side?" after "what is the pushing side?": the follow-up's own terms lead.
+        own = [t for t in intent.terms if t in resolved.terms]
+        resolved.terms = own + [t for t in resolved.terms if t not in own]
         return standalone, resolved
 
     def _retrieve(self, question: str, intent: Intent) -> list[SearchHit]:
@@ -223,8 +227,20 @@ class AnsweringService:
         extra = {"doctrine": _DOCTRINE_QUERY, "training": _TRAINING_QUERY}.get(intent.kind)
         if extra:
             seen = {h.id for h in hits}
-            hits += [h for h in self.searcher.search(extra, 2) if h.id not in seen]
+            hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
         return hits
+
+    def _fixed_search(self, query: str, k: int) -> list[SearchHit]:
+        """Search for one of the service's own fixed queries, remembered per index version: the
+        same query embedded on every doctrine question would double its retrieval time."""
+        key = (query, k, getattr(self.searcher, "version", None))
+        if key[2] is None or key not in self._fixed:
+            hits = self.searcher.search(query, k)
+            key = (query, k, getattr(self.searcher, "version", None))
+            if key[2] is not None:
+                self._fixed = {key: hits, **{k_: v for k_, v in self._fixed.items() if k_[2] == key[2]}}
+            return hits
+        return self._fixed[key]
 
     def _guard_composed(self, text: str) -> tuple[str, GuardReport]:
         verdict = judge_framing(text)

@@ -198,12 +198,23 @@ class FeedbackStore:
     # -- feedback -------------------------------------------------------------------------------
     def add_feedback(self, session_id: str, question: str, answer: str, sources, backend: str | None,
                      rating: int, comment: str | None = None, message_id: int | None = None) -> int:
-        """Store a thumbs up (+1) or down (-1) with what was rated; returns the feedback id."""
+        """Store a thumbs up (+1) or down (-1) with what was rated; returns the feedback id.
+
+        With a message_id, one rating per answer and session: rating the same answer again
+        (👍 then 👎) updates that row instead of adding a contradicting one.
+        """
         rating = int(rating)
         if rating not in (-1, 1):
             raise ValueError("rating must be +1 (thumbs up) or -1 (thumbs down)")
         comment = (comment or "").strip() or None
         with self._write() as conn:
+            if message_id is not None:
+                row = conn.execute("SELECT id, comment FROM feedback WHERE session_id = ? AND message_id = ?",
+                                   (session_id, int(message_id))).fetchone()
+                if row is not None:
+                    conn.execute("UPDATE feedback SET rating = ?, created_at = ?, comment = ? WHERE id = ?",
+                                 (rating, _now(), comment or row["comment"], row["id"]))
+                    return int(row["id"])
             conversation = self._open_conversation(conn, session_id)
             cur = conn.execute(
                 "INSERT INTO feedback (created_at, session_id, conversation_id, message_id, rating, question, answer, "
@@ -212,6 +223,19 @@ class FeedbackStore:
                  _dump_sources(sources), backend, comment),
             )
             return int(cur.lastrowid)
+
+    def remove_feedback(self, session_id: str, message_id: int) -> bool:
+        """The athlete took a rating back (clicked the same thumb again): forget it."""
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM feedback WHERE session_id = ? AND message_id = ?", (session_id, int(message_id)))
+            return cur.rowcount > 0
+
+    def ratings(self, session_id: str) -> dict[int, int]:
+        """{message_id: rating} for the session's rated answers."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT message_id, rating FROM feedback WHERE session_id = ? AND message_id IS NOT NULL",
+                                (session_id,)).fetchall()
+        return {int(r["message_id"]): int(r["rating"]) for r in rows}
 
     def set_comment(self, feedback_id: int, comment: str | None, session_id: str | None = None) -> bool:
         """Attach (or replace) the comment of a feedback row; only the session that rated may do it."""

@@ -58,6 +58,10 @@ _TERM_QUESTION = re.compile(r"^\s*(what('?s| is| are| does)|define|meaning of|ex
 _ANAPHORA = re.compile(r"\b(that|this|it|those|these|them|there|the same|underneath that)\b", re.I)
 
 
+# "and the swing side?", "what about on good days?": a short question that continues the last one.
+_CONTINUATION = re.compile(r"^\s*(and|also|but|so|what about|how about|and what about)\b", re.I)
+
+
 @dataclass
 class Intent:
     kind: str                      # out_of_scope | injury | injection | doctrine | feel | term | training | general
@@ -66,9 +70,31 @@ class Intent:
     in_scope: bool = True
 
 
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s\-]", " ", text.lower())).strip()
+
+
+def named_terms(question: str, glossary: Glossary | None) -> list[str]:
+    """The AQ terms the question names, in the order it names them; a term named only inside a
+    longer one ("swing side" in "swing-side thrust") is left out."""
+    if not glossary:
+        return []
+    norm = f" {_norm(question)} "
+    found = sorted({t.term for t in glossary.terms_in(question)}, key=lambda t: (-len(t), t))
+    kept: list[tuple[int, str]] = []
+    rest = norm
+    for term in found:  # longest first: each takes its words out of the question
+        needle = f" {_norm(term)} "
+        pos = norm.find(needle)
+        if needle in rest:
+            kept.append((pos, term))
+            rest = rest.replace(needle, "  ")
+    return [t for _, t in sorted(kept)]
+
+
 def classify(question: str, glossary: Glossary | None = None) -> Intent:
     q = question.strip()
-    named = [t.term for t in glossary.terms_in(q)] if glossary else []
+    named = named_terms(q, glossary)
     implied = [t.term for t in glossary.expansions(q)] if glossary else []
     terms = named + [t for t in implied if t not in named]
     if _INJECTION.search(q):
@@ -96,7 +122,9 @@ def is_follow_up(question: str, glossary: Glossary | None = None) -> bool:
     if not words:
         return False
     has_anaphora = bool(_ANAPHORA.search(question))
-    named = glossary.terms_in(question) if glossary else []
+    named = named_terms(question, glossary)
+    if _CONTINUATION.match(question) and len(words) <= 6:
+        return True  # "and the swing side?", "what about contributor timing?"
     content = [w for w in words if len(w) > 3 and w not in {"what", "that", "this", "those", "these", "them", "there",
                                                             "does", "about", "with", "happening", "underneath", "mean",
                                                             "then", "should", "would", "could", "actually", "going"}]

@@ -270,7 +270,10 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
     def on_load(stored_session):
         session_id = session_of(stored_session)
         chat, turns = _restore(store, session_id)
-        return session_id, chat, turns, banner_update(index_problem(service, startup_problem))
+        ratings = store.ratings(session_id)
+        thumbs = [{1: "Like", -1: "Dislike"}.get(ratings.get(t["message_id"])) for t in turns if t["role"] == "assistant"]
+        return (session_id, gr.update(value=chat, feedback_value=thumbs), turns,
+                banner_update(index_problem(service, startup_problem)))
 
     def respond(message, stored_session, chat, turns):
         """Stream one answer into the chat. Yields (textbox, session, chatbot, turns, banner)."""
@@ -297,16 +300,29 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             yield "", session_id, chat, turns, banner_update(problem)
             return
 
+        # The question is kept at once (a reload while answering still shows it); the answer when done.
         history = store.history(session_id)
+        user_id = store.append_message(session_id, "user", question)
         chat.append({"role": "user", "content": escape_user_text(question)})
-        turns.append(_turn("user", question))
+        turns.append(_turn("user", question, message_id=user_id))
         chat.append({"role": "assistant", "content": "…"})
         turns.append(_turn("assistant", "", question=question, note=True))
-        yield "", session_id, chat, turns, keep
+        yield gr.update(value="", interactive=False), session_id, chat, turns, keep
 
-        streamed, paced = "", 0.0
+        def finish(answer) -> None:
+            notices = answer_notices(answer)
+            sources = [_plain_source(s) for s in answer.sources]
+            answer_id = store.append_message(session_id, "assistant", answer.text, sources=sources,
+                                             backend=answer.backend, notices=notices)
+            turns[-1] = _turn("assistant", answer.text, sources=sources, backend=answer.backend,
+                              question=question, message_id=answer_id)
+            chat[-1] = {"role": "assistant", "content": render_message(answer.text, sources, notices)}
+
+        stream: Iterator = iter(())
+        streamed, paced, finished = "", 0.0, False
         try:
-            for item in service.stream(question, history):
+            stream = service.stream(question, history)
+            for item in stream:
                 if isinstance(item, AnswerDelta):
                     streamed += item.text
                     chat[-1] = {"role": "assistant", "content": escape_html(streamed)}
@@ -315,15 +331,8 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
                         time.sleep(STREAM_PACE_S)
                         paced += STREAM_PACE_S
                 elif isinstance(item, Answer):
-                    notices = answer_notices(item)
-                    sources = [_plain_source(s) for s in item.sources]
-                    user_id = store.append_message(session_id, "user", question)
-                    answer_id = store.append_message(session_id, "assistant", item.text, sources=sources,
-                                                     backend=item.backend, notices=notices)
-                    turns[-2]["message_id"] = user_id
-                    turns[-1] = _turn("assistant", item.text, sources=sources, backend=item.backend,
-                                      question=question, message_id=answer_id)
-                    chat[-1] = {"role": "assistant", "content": render_message(item.text, sources, notices)}
+                    finish(item)
+                    finished = True
                     yield gr.update(), session_id, chat, turns, keep
         except EmptyQuestion:
             chat[-1] = {"role": "assistant", "content": BLANK_TEXT}
@@ -335,6 +344,14 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             log.exception("answering failed")
             chat[-1] = {"role": "assistant", "content": ERROR_TEXT}
             yield gr.update(), session_id, chat, turns, keep
+        finally:
+            if not finished:  # the page went away mid-stream: the answer exists already, keep it
+                try:
+                    for item in stream:
+                        if isinstance(item, Answer):
+                            finish(item)
+                except Exception:
+                    pass
 
     def ask_example(evt: gr.SelectData):
         value = evt.value
@@ -343,7 +360,7 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
     def new_chat(stored_session):
         session_id = session_of(stored_session)
         store.clear(session_id)
-        return session_id, [], [], None, gr.update(visible=False), "", ""
+        return session_id, gr.update(value=[], feedback_value=[]), [], None, gr.update(visible=False), "", ""
 
     def on_like(stored_session, turns, evt: gr.LikeData):
         session_id = session_of(stored_session)
@@ -357,7 +374,9 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             rating = 1
         elif liked in (False, "Dislike"):
             rating = -1
-        else:  # a thumb was clicked again to take the rating back
+        else:  # the same thumb was clicked again to take the rating back
+            if turn.get("message_id") is not None:
+                store.remove_feedback(session_id, turn["message_id"])
             return None, gr.update(visible=False), "Rating removed."
         feedback_id = store.add_feedback(session_id, turn["question"], turn["content"], turn["sources"],
                                          turn["backend"], rating, message_id=turn.get("message_id"))
@@ -423,10 +442,16 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
 
         chat_outputs = [textbox, session, chatbot, turns, banner]
         demo.load(on_load, [session], [session, chatbot, turns, banner], **private)
-        textbox.submit(respond, [textbox, session, chatbot, turns], chat_outputs, **private)
-        send.click(respond, [textbox, session, chatbot, turns], chat_outputs, **private)
+        answering = {**private, "concurrency_id": "aq-answer"}  # one answer at a time, UI and API together
+        def unlock():
+            return gr.update(interactive=True)
+
+        # The input is locked while an answer streams, and unlocked afterwards whatever happened.
+        for trigger in (textbox.submit, send.click):
+            trigger(respond, [textbox, session, chatbot, turns], chat_outputs, **answering).then(
+                unlock, None, [textbox], **private)
         chatbot.example_select(ask_example, None, [textbox], **private).then(
-            respond, [textbox, session, chatbot, turns], chat_outputs, **private)
+            respond, [textbox, session, chatbot, turns], chat_outputs, **answering).then(unlock, None, [textbox], **private)
         new.click(new_chat, [session], [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status],
                   **private)
         chatbot.like(on_like, [session, turns], [last_feedback, comment_box, feedback_status], **private)
@@ -436,7 +461,8 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
                       **private)
         comment.submit(save_comment, [session, last_feedback, comment], [comment, comment_box, feedback_status],
                        **private)
-        gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.")
+        gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
+               concurrency_id="aq-answer")
     return demo
 
 

@@ -28,7 +28,7 @@ from assistant.store import index_status, stored_chunks
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = ROOT / "corpus" / "what-exactly-is-coordination-in-running.md"
 GLOSSARY = ROOT / "corpus" / "glossary.yaml"
-SLOW_CORPUS_COPIES = 4  # ~170 chunks: long enough to be caught mid-way, short enough to finish quickly
+SLOW_CORPUS_COPIES = 3  # ~130 chunks: long enough to be caught mid-way, short enough to finish quickly
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_corrupt_store_gives_a_clear_message_and_rebuild_recovers(indexed_settin
     _use_env(monkeypatch, settings)
     runner = CliRunner()
 
-    for args in (["status"], ["search", "why does sprinting feel off"], ["ingest"]):
+    for args in (["status"], ["search", "why does sprinting feel off"], ["ingest", "--json"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 1, (args, result.output)
         line = _one_error_line(result)

@@ -252,6 +252,21 @@ def test_store_feedback_roundtrip(tmp_path):
         store.add_feedback("s1", "Q", "A", [], "composer", 0, None)
 
 
+def test_store_one_rating_per_answer_and_retraction(tmp_path):
+    store = FeedbackStore(tmp_path / "app.sqlite")
+    store.append_message("s1", "user", "Q?")
+    answer_id = store.append_message("s1", "assistant", "A.", sources=[], backend="composer")
+    first = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, "nice", message_id=answer_id)
+    again = store.add_feedback("s1", "Q?", "A.", [], "composer", -1, None, message_id=answer_id)  # changed their mind
+    assert first == again
+    rows = store.export_feedback()
+    assert len(rows) == 1 and rows[0]["rating"] == -1 and rows[0]["comment"] == "nice"
+    assert store.ratings("s1") == {answer_id: -1} and store.ratings("s2") == {}
+    assert not store.remove_feedback("s2", answer_id)  # another session cannot take it back
+    assert store.remove_feedback("s1", answer_id)
+    assert store.export_feedback() == [] and store.ratings("s1") == {}
+
+
 def test_store_sql_is_parameterised(tmp_path):
     store = FeedbackStore(tmp_path / "app.sqlite")
     nasty = "x'); DROP TABLE messages; --"

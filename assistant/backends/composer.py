@@ -42,6 +42,7 @@ class Unit:
     section: str
     tokens: set = field(default_factory=set)
     score: float = 0.0
+    overlap: int = 0          # words shared with the question (and the AQ terms it names)
 
 
 def clean(text: str) -> str:
@@ -58,7 +59,8 @@ def _sentence(text: str) -> str:
     if not text:
         return ""
     text = re.sub(r"^They\b", "Athletes", text)  # in AQ's articles "they" is the athletes
-    text = text[0].upper() + text[1:]
+    # Capitalise the first letter, also behind an opening quote: "“coordination” itself is …"
+    text = re.sub(r"^([“\"‘']?)(\w)", lambda m: m.group(1) + m.group(2).upper(), text, count=1)
     return text if text.endswith((".", "!", "?", "…", "”")) else text + "."
 
 
@@ -72,55 +74,167 @@ def _join_items(items: list[str]) -> str:
 def _usable(sentence: str) -> bool:
     """Never compose from a question, a heading-like fragment, filler, or a sentence the judge would not pass."""
     s = clean(sentence)
-    if len(s) < 25 or s.endswith("?") or _FILLER.match(s):
-        return False
+    if len(s) < 25 or "?" in s or _FILLER.match(s):
+        return False  # "?" anywhere: a quoted question ("… “Okay… what does that mean?”") is still a question
     first = sentence.strip().lstrip("🔥👉❌ ").split(" ")[0]
     if first.isupper() and first != "AQ" and len(first) > 1:
         return False  # "WHY one athlete is actually faster."
-    if s[0].islower():
+    if s.lstrip("“\"‘'")[:1].islower():
         return False  # a fragment continuing a lead we do not have
     return judge_sentence(s).label != "causal"
 
 
 def _lead_to_clause(lead: str) -> str:
     lead = clean(lead).rstrip(":").strip()
-    return re.sub(r"^(because|but|and|so)\s+", "", lead, flags=re.I)
+    # "Because now “bad coordination” is …" → "“bad coordination” is …"
+    return re.sub(r"^(?:(?:because|but|and|so)\s+)?(?:now\s+(?=\S+\s))?", "", lead, flags=re.I)
 
 
 _CLAUSE = re.compile(r"\b(may|might|is|are|was|can|could|will|would|begins?|becomes?|feels?|needs?|continues?)\b", re.I)
+# A lead that cannot stand alone: "When athletes suddenly feel:" + bullets still needs its main clause.
+_SUBORDINATE = re.compile(r"^(when|whenever|if|although|while|once)\b", re.I)
+# Leads after which the next line is a clause set off by a comma: "In other words:" + "AQ does not …".
+_DISCOURSE = re.compile(r"^(instead|for example)$", re.I)
+# Leads that point back at the article's previous paragraph: read out of it, they are dropped.
+_BACK_REFERENCE = re.compile(r"^(in other words|in short|that is)$", re.I)
+# Verbs whose object is a whole clause: "The athlete may not consciously realize:" + "the swing side is …".
+_THAT_VERB = re.compile(r"\b(realize|realise|notice|know|understand)$", re.I)
+
+
+def _items_are_clauses(items: list[str]) -> bool:
+    first = items[0].strip().lower()
+    return bool(_CLAUSE.search(first)) and not first.startswith(("how ", "what ", "why ", "which ", "when "))
 
 
 def _join_block(lines: list[str]) -> str:
     """A lead line, its bullets and any continuation lines, read as one sentence.
 
     "AQ looks deeper into:" + bullets → "AQ looks deeper into a, b, and c."
-    "When athletes suddenly feel:" + bullets → "When athletes suddenly feel a, b and c, …"
+    "When athletes suddenly feel:" + bullets + "AQ says …" → "When athletes suddenly feel a, b and c, AQ says …"
+    "Because “coordination” often describes:" + "🔥 an athlete experience" → "“Coordination” often describes an athlete experience."
     """
     out = ""
+    lead = ""
     pending_items: list[str] = []
+    subordinate_open = False  # a "When …:" lead whose main clause has not come yet
 
     def flush() -> None:
-        nonlocal out, pending_items
+        nonlocal out, pending_items, subordinate_open
         if pending_items:
-            # Bullets that are whole clauses ("the swing side may …") follow a lead with a comma;
-            # bullets that finish the lead ("AQ looks deeper into" + "swing-side thrust") follow a space.
-            first = pending_items[0].strip().lower()
-            is_clause = _CLAUSE.search(first) and not first.startswith(("how ", "what ", "why ", "which ", "when "))
-            joiner = ", " if is_clause else " "
+            # Bullets that are whole clauses ("the swing side may …") follow a lead with a comma
+            # (or "that" after "realize"); bullets that finish the lead ("AQ looks deeper into" +
+            # "swing-side thrust") follow a space.
+            is_clause = _items_are_clauses(pending_items)
+            if is_clause and _THAT_VERB.search(out):
+                joiner = " that "
+            else:
+                joiner = ", " if is_clause else " "
             out = (out + joiner if out else "") + _join_items(pending_items)
+            subordinate_open = bool(_SUBORDINATE.match(lead)) and not is_clause
             pending_items = []
 
     for line in lines:
         if _LIST_ITEM.match(line):
             pending_items.append(line[2:])
             continue
+        had_items = bool(pending_items)
         flush()
         text = clean(line).rstrip(":").strip()
+        if not text:
+            continue
         if not out:
+            out = lead = _lead_to_clause(text)
+            continue
+        if had_items and subordinate_open:
+            # "When athletes suddenly feel smoother, … and less interrupted" + ", AQ says …"
             text = _lead_to_clause(text)
-        out = f"{out} {text}".strip() if out else text
+            out = f"{out}, {text if text.startswith('AQ') else text[:1].lower() + text[1:]}"
+            subordinate_open = False
+        elif not had_items and out == lead and _BACK_REFERENCE.match(lead):
+            out = lead = text  # "In other words:" + "AQ does not view …" → "AQ does not view …"
+        elif not had_items and out == lead and _DISCOURSE.match(lead):
+            out = f"{out}, {text}"  # "Instead:" + "athletes feel …" → "Instead, athletes feel …"
+        else:
+            out = f"{out} {text}"
     flush()
     return _sentence(out.replace("…", ""))
+
+
+def _is_list_line(line: str) -> bool:
+    return bool(_LIST_ITEM.match(line))
+
+
+def _needs_more(lines: list[str]) -> bool:
+    """Does this block stop before its sentence ends (a lead ending in ":", or an open "When …:")?"""
+    last = lines[-1].rstrip()
+    if not _is_list_line(last) and last.endswith(":"):
+        return True
+    if _is_list_line(last) and _SUBORDINATE.match(_lead_to_clause(lines[0])):
+        items = [ln[2:] for ln in lines if _is_list_line(ln)]
+        return not _items_are_clauses(items)
+    return False
+
+
+def _segments(blocks: list[str]) -> list[list[str]]:
+    """Blocks, with a block that stops mid-sentence joined to the single line that finishes it.
+
+    The articles break one sentence over several blocks ("Because saying:" / "- “coordination
+    improved”" / "still does not fully explain:" / "🔥 WHAT specifically improved mechanically
+    underneath."); read apart, each piece is a fragment.
+    """
+    out: list[list[str]] = []
+    for block in blocks:
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        if not lines:
+            continue
+        single = len(lines) == 1 and not _is_list_line(lines[0])
+        # "WITHOUT clearly identifying:" after "🔥 an athlete experience" carries on the same sentence.
+        continues = single and clean(lines[0])[:1].islower() and not out[-1][-1].rstrip().endswith((".", "!", "?")) if out else False
+        if out and single and (_needs_more(out[-1]) or continues):
+            out[-1] = out[-1] + lines
+            continue
+        out.append(lines)
+    return out
+
+
+# "AQ views it as …", "It may reflect …": what "it" stands for, from the sentences just before.
+_VIEW_OBJECT = re.compile(r"\bview(?:s|ed)? (.+?) as\b", re.I)
+_NEGATED_SUBJECT = re.compile(
+    r"^(?:now |because now |because |but )?(.+?) (?:may|might|is|are|does|do|can|will|would)(?: \w+)? (?:not|no longer)\b", re.I
+)
+_PRONOUN_LEAD = re.compile(r"^(?:(AQ \w+) it\b|It\b)")
+_EXPLAINS_WHY = re.compile(r"^(?:this|that) (?:also )?explains why ", re.I)
+
+
+def _referent(recent: list[str]) -> str:
+    for previous in reversed(recent[-3:]):
+        text = clean(previous)
+        m = _VIEW_OBJECT.search(text) or _NEGATED_SUBJECT.match(text)
+        if not m:
+            continue
+        ref = m.group(1).strip(" ,")
+        words = ref.split()
+        if 1 <= len(words) <= 4 and words[0].lower() not in {"aq", "it", "this", "that", "they", "athletes"} and "," not in ref:
+            return ref[:1].lower() + ref[1:] if not ref.startswith("AQ") else ref
+    return ""
+
+
+def _resolve_pronoun(text: str, recent: list[str]) -> str | None:
+    """The sentence with a leading "it"/"this explains why" made explicit, or None when it cannot be."""
+    if _EXPLAINS_WHY.match(text):  # "This also explains why sprinting can …" → "Sprinting can …"
+        text = _EXPLAINS_WHY.sub("", text)
+        text = text[:1].upper() + text[1:]
+    m = _PRONOUN_LEAD.match(text)
+    if not m:
+        return text
+    ref = _referent(recent)
+    if not ref:
+        return None
+    if m.group(1):  # "AQ views it as …" → "AQ views better sprinting as …"
+        return f"{m.group(1)} {ref}{text[m.end():]}"
+    rest = text[m.end():]
+    # "It reflects …" → "Smoother sprinting reflects …"
+    return f"{ref[:1].upper()}{ref[1:]}{rest}"
 
 
 def units_from_hit(hit: SearchHit, rank: int) -> list[Unit]:
@@ -142,32 +256,43 @@ def units_from_hit(hit: SearchHit, rank: int) -> list[Unit]:
 
     units: list[Unit] = []
     previous = ""
-    for block in blocks:
-        lines = block.split("\n")
+    recent: list[str] = []  # every sentence read so far in this chunk, used or not (for "it")
+
+    def add(text: str, kind: str, raw: str = "") -> bool:
+        resolved = _resolve_pronoun(text, recent)
+        recent.append(text)
+        if resolved is None or not _usable(resolved) or _FILLER.match(clean(raw or text)):
+            return False
+        sentence = _sentence(resolved)
+        if kind == "sentence" and _SUMMARY.match(sentence):
+            kind = "summary"
+        units.append(Unit(sentence, hit.id, rank, kind, hit.section))
+        return True
+
+    for lines in _segments(blocks):
         has_list = any(_LIST_ITEM.match(ln) for ln in lines)
         if has_list or (len(lines) > 1 and lines[0].rstrip().endswith(":")):
             lead = _lead_to_clause(lines[0])
-            if re.search(r"\b(not simply|traditional|assume|believing|question is not)\b", lead, re.I):
+            text = _join_block(lines)
+            if re.search(r"\b(not simply|traditional|assume|believing|question is not)\b", lead, re.I) or \
+                    re.search(r"\b(more than simply|not simply)\b", text, re.I):
+                recent.append(text)
                 previous = ""
                 continue  # the belief AQ argues against, or a rhetorical set-up
-            text = _join_block(lines)
-            if re.search(r"\b(more than simply|not simply)\b", text, re.I):
+            if _needs_more(lines):
+                recent.append(text)
                 previous = ""
-                continue
+                continue  # the sentence goes on in a part we do not have
             if re.match(r"^for example\b", lead, re.I) and previous:
                 text = f"{_sentence(_lead_to_clause(previous))} {text}"
-            if _usable(text):
-                units.append(Unit(text, hit.id, rank, "list", hit.section))
+            add(text, "list" if has_list else "sentence")
             previous = ""
             continue
         for line in lines:
-            for s in re.split(r"(?<=[.!…])\s+(?=[A-Z🔥👉])", line):
+            for s in re.split(r"(?<=[.!…])\s+(?=[A-Z🔥👉“\"])", line):
                 if s.strip().endswith(":"):
                     continue
-                if _usable(s):
-                    sentence = _sentence(_lead_to_clause(s))
-                    kind = "summary" if _SUMMARY.match(sentence) else "sentence"
-                    units.append(Unit(sentence, hit.id, rank, kind, hit.section))
+                if add(_lead_to_clause(s), "sentence", s):
                     previous = s
     return units
 
@@ -210,10 +335,10 @@ class Composer:
         query = set(tokenize(question))
         for term in intent.terms:
             query |= set(tokenize(term))
-        named = [t.lower() for t in intent.terms]
+        named = [t.lower().replace("-", " ") for t in intent.terms]
         for u in units:
             u.tokens = set(tokenize(u.text))
-            overlap = len(query & u.tokens)
+            u.overlap = overlap = len(query & u.tokens)
             u.score = overlap / (1 + len(u.tokens) ** 0.5) + 1.0 / (2 + u.rank)
             if u.kind == "faq":
                 u.score += 0.35
@@ -223,12 +348,10 @@ class Composer:
                 u.score += 0.15
             if intent.kind == "training" and ("training" in u.section.lower() or "need to" in u.text):
                 u.score += 0.8
-            if re.match(r"^AQ views it\b", u.text):
-                u.score -= 0.3  # "it" points back to a sentence we did not keep
             if intent.kind == "feel":
                 off = "off" in u.section.lower() or "disrupt" in u.text.lower()
                 u.score += 0.4 if (off == (intent.feel == "bad")) else -0.2
-            if intent.kind == "term" and any(t in u.text.lower() for t in named[:1]):
+            if intent.kind == "term" and any(t in u.text.lower().replace("-", " ") for t in named[:1]):
                 u.score += 0.8
             if intent.kind in ("doctrine", "injection") and re.search(r"coordination as the athlete|description of the result|label for", u.text, re.I):
                 u.score += 0.6
@@ -241,6 +364,8 @@ class Composer:
                 continue
             if total + len(u.text) > self.max_chars and chosen:
                 continue
+            if len(chosen) >= 2 and u.overlap == 0:
+                continue  # enough said: a unit sharing no word with the question only pads the answer
             chosen.append(u)
             total += len(u.text)
             if len(chosen) >= self.max_units:
@@ -279,9 +404,9 @@ class Composer:
             """A content unit, with [n] pointing at its source chunk (numbered in order of first use)."""
             if u.chunk_id not in cited:
                 cited.append(u.chunk_id)
-            text = u.text
-            if not any(cid for _, cid in trace):  # "For example, …" cannot open an answer
-                text = re.sub(r"^For example, (\w)", lambda m: m.group(1).upper(), text)
+            # "For example, …" pointed at the article's previous sentence, which the answer may not
+            # have (or not just before): the example reads as well on its own.
+            text = re.sub(r"^For example, (\w)", lambda m: m.group(1).upper(), u.text)
             say(f"{text} [{cited.index(u.chunk_id) + 1}]", u.chunk_id)
 
         if intent.kind == "feel":

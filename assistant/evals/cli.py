@@ -154,15 +154,16 @@ def _print_summary(result: RunResult, console: Console) -> None:
     title = (f"eval: {Path(s['dataset']).name} · {s['mode']} · {s['backend']} · {s['cases']} cases "
              f"({s['passed']} pass, {s['failed']} fail, {s['uncertain']} uncertain)")
     table = Table(title=title)
-    for col in ("check", "applied", "pass", "fail", "uncertain", "pass rate", "threshold", "status"):
-        table.add_column(col, justify="left" if col in ("check", "status") else "right")
+    for col in ("check", "n", "pass", "fail", "unsure", "rate", "min", "status"):
+        table.add_column(col, justify="left" if col in ("check", "status") else "right", no_wrap=True)
     for name, row in s["checks"].items():
         st = row.get("status", "")
         colour = "red" if st == "failed" else "green" if st == "ok" else "dim"
         table.add_row(name, str(row["applied"]), str(row["pass"]), str(row["fail"]), str(row["uncertain"]),
                       _pct(row["pass_rate"]), _pct(row.get("threshold")), f"[{colour}]{st}[/]")
+    shown = {k for k, t in s["thresholds"].items() if t["check"] in s["checks"] and s["checks"][t["check"]].get("threshold") == t["threshold"]}
     for key, t in s["thresholds"].items():
-        if key in ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm"):
+        if key in shown or (t["check"] in s["checks"] and key in ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm")):
             continue
         colour = "red" if t["status"] == "failed" else "green" if t["status"] == "ok" else "dim"
         table.add_row(key, "", "", "", "", _pct(t["value"]), _pct(t["threshold"]), f"[{colour}]{t['status']}[/]")
@@ -173,8 +174,8 @@ def _print_summary(result: RunResult, console: Console) -> None:
                       f"section recall@k {_pct(r['section_recall_at_k'])}, MRR {r['mrr']:.3f}", highlight=False)
 
     tags = Table(title="per tag")
-    for col in ("tag", "cases", "pass", "fail", "uncertain", "pass rate"):
-        tags.add_column(col, justify="left" if col == "tag" else "right")
+    for col in ("tag", "cases", "pass", "fail", "unsure", "rate"):
+        tags.add_column(col, justify="left" if col == "tag" else "right", no_wrap=True)
     for tag, row in sorted(s["tags"].items()):
         tags.add_row(tag, str(row["cases"]), str(row["pass"]), str(row["fail"]), str(row["uncertain"]), _pct(row["pass_rate"]))
     console.print(tags)

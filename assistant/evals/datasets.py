@@ -181,10 +181,14 @@ def _is_jsonl(path: Path, text: str) -> bool:
 
 def _parse_yaml(path: Path, text: str) -> tuple[object, dict[int, int], dict[tuple[int, str], int]]:
     """The data, plus line numbers of each case and of each case field (1-based)."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line = text[: max(0, exc.position)].count("\n") + 1
+        raise DatasetError(f"contains a character YAML does not allow (#x{exc.character:04x})", path, line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -193,8 +197,11 @@ def _parse_yaml(path: Path, text: str) -> tuple[object, dict[int, int], dict[tup
         raise DatasetError(f"is not valid YAML: {exc}", path) from None
     except RecursionError:
         raise DatasetError("is nested too deeply", path) from None
+    except (ValueError, TypeError, OverflowError) as exc:   # e.g. an integer with thousands of digits
+        raise DatasetError(f"is not valid YAML: {exc}"[:300], path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     case_lines: dict[int, int] = {}
     field_lines: dict[tuple[int, str], int] = {}
     seq = None
@@ -227,6 +234,8 @@ def _parse_jsonl(path: Path, text: str) -> tuple[list[tuple[int, dict]], dict]:
             raise DatasetError(f"is not valid JSON: {exc.msg} (column {exc.colno})", path, n) from None
         except RecursionError:
             raise DatasetError("is nested too deeply", path, n) from None
+        except ValueError as exc:   # e.g. an integer with thousands of digits
+            raise DatasetError(f"is not valid JSON: {exc}"[:300], path, n) from None
         if not isinstance(obj, dict):
             raise DatasetError(f"each line must be a JSON object, got {_type(obj)}", path, n)
         if "id" not in obj and set(obj) <= {"thresholds", "description"}:

@@ -125,15 +125,32 @@ def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: l
 # --- the service's retrieval, recorded ----------------------------------------------------------
 
 class _RecordingSearcher:
-    """Wraps the service's searcher to keep the hits of its last search (for the retrieval check)."""
+    """Wraps the service's searcher to keep every hit it returns while one answer is made.
+
+    The service may search more than once per answer (the athlete's question, then the passages AQ
+    wrote for doctrine or training questions); all of them, in order and without repeats, are what
+    the answer was composed from.
+    """
 
     def __init__(self, inner) -> None:
         self._inner = inner
-        self.last: list | None = None
+        self.hits: list = []
+        self.queries: list[str] = []
+
+    @property
+    def version(self):
+        # No index version: the service then never answers a search from its own cache, so every
+        # passage it retrieves passes through here and is counted.
+        return None
+
+    def reset(self) -> None:
+        self.hits, self.queries = [], []
 
     def search(self, query, k=None):
         hits = self._inner.search(query, k)
-        self.last = list(hits)
+        self.queries.append(query)
+        seen = {h.id for h in self.hits}
+        self.hits += [h for h in hits if h.id not in seen]
         return hits
 
     def __getattr__(self, name):
@@ -190,6 +207,7 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
     recorder = _RecordingSearcher(service.searcher)
     service.searcher = recorder
     glossary = getattr(service, "glossary", None)
+    chunk_texts = _chunks_by_id(service.settings)
 
     def one(case: Case) -> CaseResult:
         started = time.perf_counter()
@@ -197,23 +215,27 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
         answer = None
         try:
             for turn in case.turns:
-                recorder.last = None
+                recorder.reset()
                 answer = service.answer(turn, history, backend=backend)
                 history += [{"role": "user", "content": turn}, {"role": "assistant", "content": answer.text}]
         except EmptyQuestion as exc:
             check = CheckResult("framing", UNCERTAIN, None, [{"detail": f"no answer: {exc}"}])
             return CaseResult(case.id, case.turns, "", case.tags, FAIL, [check, CheckResult("error", FAIL, 0.0, [{"detail": str(exc)}])],
                               backend or "", error=str(exc), seconds=time.perf_counter() - started)
-        hits = [_hit_source(h) for h in (recorder.last or [])]
+        hits = [_hit_source(h) for h in recorder.hits]
         by_id = {h.id: h for h in hits}
         sources = []
         for s in answer.sources:
             full = by_id.get(s.id)
+            text = (full.text if full else "") or getattr(chunk_texts.get(s.id), "text", "")
             sources.append(Source(id=s.id, section=s.section, question=s.question, excerpt=s.excerpt,
-                                  text=full.text if full else "", title=s.title, score=s.score))
+                                  text=text, title=s.title, score=s.score))
+        # A source the service took from its own cache of fixed searches was retrieved too.
+        hits += [src for src in sources if src.id not in by_id]
         grounding_sources = sources + _glossary_sources(glossary, answer.text)
+        # Retrieval is judged on every passage the service retrieved for the answer (k per search).
         checks = judge_case(case, answer.text, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
-                            k=k, trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge)
+                            k=max(k, len(hits)), trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge)
         return CaseResult(case.id, case.turns, answer.text, case.tags, judges.combine(c.verdict for c in checks), checks,
                           answer.backend, sources, answer.scope, answer.question, seconds=time.perf_counter() - started)
 
@@ -221,6 +243,17 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
         return _loop(dataset.cases, console, "eval", one)
     finally:
         service.searcher = recorder._inner
+
+
+def _chunks_by_id(settings) -> dict:
+    """The corpus chunks by id (full text for grounding); empty when the corpus cannot be read."""
+    try:
+        from ..indexing import corpus_chunks
+
+        chunks, _ = corpus_chunks(settings)
+        return {c.id: c for c in chunks}
+    except Exception:
+        return {}
 
 
 def run_retrieval(dataset: Dataset, searcher, k: int, console=None) -> list[CaseResult]:
@@ -302,6 +335,7 @@ def summarise(result: RunResult) -> dict:
             "recall_at_k": round(sum(c.verdict == PASS for c in rows) / len(rows), 4),
             "section_recall_at_k": round(sum(c.detail["recall_at_k"] for c in rows) / len(rows), 4),
             "mrr": round(sum(c.detail["mrr"] for c in rows) / len(rows), 4),
+            "mean_retrieved": round(sum(c.detail["k"] for c in rows) / len(rows), 2),
         }
 
     thresholds: dict[str, dict] = {}
@@ -320,6 +354,8 @@ def summarise(result: RunResult) -> dict:
         thresholds[key] = {"threshold": required, "value": value, "check": source, "status": status}
     for name, row in checks.items():
         key = next((t for t, c in _THRESHOLD_CHECK.items() if c == name and t in thresholds), None)
+        if key is None and name == "retrieval":   # retrieval sets gate recall_at_K on this check
+            key = next((t for t, v in thresholds.items() if v["check"] == "retrieval" and t.startswith(("recall", "hit"))), None)
         row["threshold"] = thresholds[key]["threshold"] if key else None
         row["status"] = thresholds[key]["status"] if key else "no threshold"
 
