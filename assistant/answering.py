@@ -18,7 +18,7 @@ from .config import Settings
 from .corpus import Glossary
 from .guard import judge_framing
 from .retrieval import HybridSearcher, SearchHit
-from .scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up
+from .scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up, leans_on_previous, names_off_topic
 
 
 class EmptyQuestion(ValueError):
@@ -103,8 +103,12 @@ CONDENSE_PROMPT = (
 )
 
 
-def _glossary_lines(glossary: Glossary) -> str:
-    return "\n".join(f"- {t.term}: {t.definition}" for t in glossary) or "- (no glossary loaded)"
+def _glossary_lines(glossary: Glossary, focus: str = "") -> str:
+    """The AQ terms for the system prompt: those the question and its passages name (all when none
+    is named). Small local models have little context to spare; every line costs prompt time."""
+    named = {t.term for t in glossary.terms_in(focus)} | {t.term for t in glossary.expansions(focus)} if focus else set()
+    terms = [t for t in glossary if t.term in named] or list(glossary)
+    return "\n".join(f"- {t.term}: {t.definition}" for t in terms) or "- (no glossary loaded)"
 
 
 def _context(hits: list[SearchHit]) -> str:
@@ -195,7 +199,11 @@ class AnsweringService:
         """A standalone question and its intent; follow-ups borrow the previous turn's topic."""
         intent = classify(question, self.glossary)
         previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        if not previous or intent.kind in ("injection", "injury") or not is_follow_up(question, self.glossary):
+        # A question with no sprint words but a pronoun ("and what happens when it gets worse?") leans on
+        # the previous turn too, unless it names an off-topic subject of its own.
+        borrows = is_follow_up(question, self.glossary) or (
+            intent.kind == "out_of_scope" and not names_off_topic(question) and leans_on_previous(question))
+        if not previous or intent.kind in ("injection", "injury") or not borrows:
             return question, intent
         if intent.kind == "out_of_scope" and classify(previous, self.glossary).in_scope is False:
             return question, intent
@@ -212,6 +220,8 @@ class AnsweringService:
             resolved.kind = "training"
         if not resolved.in_scope:
             resolved = classify(previous, self.glossary)
+        if resolved.kind == "term" and intent.kind != "term":
+            resolved.kind = "general"  # the follow-up keeps the topic, not the request for a definition
         # "and the swing side?" after "what is the pushing side?": the follow-up's own terms lead.
         own = [t for t in intent.terms if t in resolved.terms]
         resolved.terms = own + [t for t in resolved.terms if t not in own]
@@ -253,8 +263,8 @@ class AnsweringService:
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
 
     def _answer_with_llm(self, llm, question, history, hits, composition, intent, timings, notices) -> Answer:
-        chain = _answer_chain(llm, self.glossary)
         inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": ""}
+        chain = _answer_chain(llm, self.glossary, focus=f"{question}\n{inputs['context']}")
         evidence: list[str] = []
         attempts = 0
         t = time.perf_counter()
@@ -335,11 +345,11 @@ _DOCTRINE_QUERY = "Does AQ believe coordination is the cause of sprint speed? AQ
 _TRAINING_QUERY = "What this means for speed training: what athletes may need to improve, AQ focuses on improving"
 
 
-def _answer_chain(llm: LLMBackend, glossary: Glossary):
+def _answer_chain(llm: LLMBackend, glossary: Glossary, focus: str = ""):
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    system = SYSTEM_TEMPLATE.format(doctrine=DOCTRINE, glossary=_glossary_lines(glossary))
+    system = SYSTEM_TEMPLATE.format(doctrine=DOCTRINE, glossary=_glossary_lines(glossary, focus))
     prompt = ChatPromptTemplate.from_messages([
         ("system", system.replace("{", "{{").replace("}", "}}")),
         MessagesPlaceholder("history"),

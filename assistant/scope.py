@@ -14,7 +14,8 @@ from .corpus import Glossary
 # Topics AQ Coach does not cover. Injury gets its own answer: it must point to a professional.
 _INJURY = re.compile(
     r"\b(injur\w*|rehab\w*|physio\w*|hurt\w*|pain\w*|painful|strain\w*|sprain\w*|tear|torn|pulled (?:a |my )?\w+|"
-    r"tendon\w*|tendinitis|shin splints?|sore(?:ness)?|swollen|fracture\w*|concussion|surgery)\b",
+    r"tendon\w*|tendinitis|tendinopathy|shin splints?|sore(?:ness)?|swollen|swelling|fracture\w*|concussion|surgery|"
+    r"tore|ripped|broke|broken|dislocat\w*|inflam\w*|aches?|aching|achy|cramp\w*|acl|mcl)\b",
     re.I,
 )
 _OUT_OF_SCOPE = re.compile(
@@ -114,6 +115,16 @@ def classify(question: str, glossary: Glossary | None = None) -> Intent:
     if _DOCTRINE.search(q):
         return Intent("doctrine", terms=terms)
     return Intent("general", terms=terms)
+
+
+def names_off_topic(question: str) -> bool:
+    """True when the question names a topic AQ Coach does not cover (not merely lacks sprint words)."""
+    return bool(_OUT_OF_SCOPE.search(question) or _INJURY.search(question))
+
+
+def leans_on_previous(question: str) -> bool:
+    """"And what happens when it gets worse?": a pronoun that needs the previous turn."""
+    return bool(_ANAPHORA.search(question))
 
 
 def is_follow_up(question: str, glossary: Glossary | None = None) -> bool:

@@ -15,8 +15,10 @@ only translates between them and Gradio, in the style of smolagents' gradio_ui.p
 
 The pure helpers (format_sources, glossary_markdown, guard_notice, escape_user_text,
 render_answer) need no browser and are unit-tested directly.
-"""
 
+(No `from __future__ import annotations` here: Gradio reads the event handlers' type hints, such as
+gr.LikeData, at run time.)
+"""
 
 import html
 import logging
@@ -384,8 +386,10 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         return feedback_id, gr.update(visible=True), f"{thanks} Add a comment below if you like."
 
     def save_comment(stored_session, feedback_id, comment):
-        if feedback_id is None or not (comment or "").strip():
-            return "", gr.update(), "Rate an answer with 👍 or 👎 first, then add your comment." if feedback_id is None else "Type a comment first."
+        if feedback_id is None:
+            return "", gr.update(), "Rate an answer with 👍 or 👎 first, then add your comment."
+        if not (comment or "").strip():
+            return "", gr.update(), "Type a comment first."
         store.set_comment(feedback_id, comment, session_id=session_of(stored_session))
         return "", gr.update(visible=False), "Thanks, your comment was saved."
 
@@ -440,27 +444,27 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
                 with gr.Accordion("📖 AQ glossary", open=True, elem_id="aq-glossary-panel"):
                     gr.Markdown(glossary_markdown(glossary), elem_id="aq-glossary")
 
-        chat_outputs = [textbox, session, chatbot, turns, banner]
-        demo.load(on_load, [session], [session, chatbot, turns, banner], **private)
-        answering = {**private, "concurrency_id": "aq-answer"}  # one answer at a time, UI and API together
+        # -- wiring: every UI event is private; the only public endpoint is /chat -------------
         def unlock():
             return gr.update(interactive=True)
 
+        answering = {**private, "concurrency_id": "aq-answer"}  # one answer at a time, UI and API together
+        chat_inputs = [textbox, session, chatbot, turns]
+        chat_outputs = [textbox, session, chatbot, turns, banner]
+        reset_outputs = [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status]
+        comment_io = ([session, last_feedback, comment], [comment, comment_box, feedback_status])
+
+        demo.load(on_load, [session], [session, chatbot, turns, banner], **private)
         # The input is locked while an answer streams, and unlocked afterwards whatever happened.
         for trigger in (textbox.submit, send.click):
-            trigger(respond, [textbox, session, chatbot, turns], chat_outputs, **answering).then(
-                unlock, None, [textbox], **private)
+            trigger(respond, chat_inputs, chat_outputs, **answering).then(unlock, None, [textbox], **private)
         chatbot.example_select(ask_example, None, [textbox], **private).then(
-            respond, [textbox, session, chatbot, turns], chat_outputs, **answering).then(unlock, None, [textbox], **private)
-        new.click(new_chat, [session], [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status],
-                  **private)
+            respond, chat_inputs, chat_outputs, **answering).then(unlock, None, [textbox], **private)
+        new.click(new_chat, [session], reset_outputs, **private)
+        chatbot.clear(new_chat, [session], reset_outputs, **private)  # the chat's own trash button
         chatbot.like(on_like, [session, turns], [last_feedback, comment_box, feedback_status], **private)
-        comment_send.click(save_comment, [session, last_feedback, comment], [comment, comment_box, feedback_status],
-                           **private)
-        chatbot.clear(new_chat, [session], [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status],
-                      **private)
-        comment.submit(save_comment, [session, last_feedback, comment], [comment, comment_box, feedback_status],
-                       **private)
+        comment_send.click(save_comment, *comment_io, **private)
+        comment.submit(save_comment, *comment_io, **private)
         gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
                concurrency_id="aq-answer")
     return demo
@@ -536,4 +540,5 @@ def create_app(settings: Settings) -> "gr.Blocks":
 
 def launch(settings: Settings, *, block: bool = True):
     """Serve the athletes' chat (called by `aq-coach serve`)."""
+    parse_auth(settings.auth)  # a malformed AQ_AUTH fails before the slow start
     return serve(create_app(settings), settings, block=block)

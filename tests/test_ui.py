@@ -382,3 +382,30 @@ def test_service_errors_never_show_a_traceback(settings, tmp_path, tab_factory):
         assert ERROR_TEXT in text and "secret internal detail" not in text and "Traceback" not in text
     finally:
         demo.close()
+
+
+def test_login_when_auth_is_set(settings, tmp_path):
+    """AQ_AUTH="user:password" turns on Gradio's login; without it the API refuses."""
+    from gradio_client import Client
+
+    from assistant.feedback import FeedbackStore
+    from assistant.store import IndexStatus
+    from assistant.ui import build_app
+
+    class FixedService:
+        searcher = SimpleNamespace(status=lambda: IndexStatus("complete", "v1", 10))
+
+        def answer(self, question, history):
+            return SimpleNamespace(text=f"answer to {question}")
+
+    secured = settings.model_copy(update={"auth": "coach:s3cret"})
+    assert secured.host == "127.0.0.1"  # loopback unless told otherwise
+    demo = build_app(FixedService(), FeedbackStore(tmp_path / "app.sqlite"), [], secured)
+    try:
+        url = _start(demo, secured)
+        with pytest.raises(Exception, match="(?i)credentials|login|auth"):
+            Client(url, verbose=False)
+        client = Client(url, auth=("coach", "s3cret"), verbose=False)
+        assert client.predict("What is the swing side?", api_name="/chat") == "answer to What is the swing side?"
+    finally:
+        demo.close()

@@ -391,10 +391,12 @@ class Composer:
 
         opener = _open_for(intent, question)
         if intent.kind == "term":
-            for name in intent.terms[:1]:
+            asked = [t.term for t in self.glossary.terms_in(question)] or intent.terms[:1]
+            for name in asked[:2]:
                 term = self.glossary.get(name)
                 if term:
-                    say(f"In AQ's terms, **{term.term}** is {term.definition[0].lower() + term.definition[1:]}", f"glossary:{term.term}")
+                    lead = "In AQ's terms, the" if not any(c.startswith("glossary:") for _, c in trace) else "And the"
+                    say(f"{lead} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}", f"glossary:{term.term}")
         if opener:
             say(opener)
 

@@ -128,3 +128,14 @@ def test_run_eval_command_can_be_called_directly(indexed_settings, tmp_path):
     code = run_eval_command(dataset=tmp_path / "nope.yaml", report_dir=tmp_path, console=Console(file=out),
                             err_console=Console(file=err), settings=indexed_settings)
     assert code == 2 and "does not exist" in err.getvalue()
+
+
+def test_llm_judge_switched_on_without_an_endpoint_is_a_usage_error(indexed_settings, tmp_path):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    env = {"AQ_DATA_DIR": str(indexed_settings.data_dir), "AQ_CORPUS_DIR": str(indexed_settings.corpus_dir),
+           "AQ_EVAL_LLM_JUDGE": "1", "OPENAI_BASE_URL": None, "OPENAI_API_KEY": None}
+    r = CliRunner().invoke(app, ["eval", "--answers", str(DATASETS / "causal_answers.jsonl"), "--report", str(tmp_path)], env=env)
+    assert r.exit_code == 2 and "OPENAI_BASE_URL" in r.stderr

@@ -204,3 +204,26 @@ def test_shipped_report_structure(shipped_eval):
     multi = next(c for c in data["cases"] if c["id"] == "mt-05")
     assert len(multi["turns"]) == 3 and multi["question"] == multi["turns"][-1]
     assert data["summary"]["mode"] == "service" and data["summary"]["checks"]["framing"]["applied"] == len(ids)
+
+
+def test_llm_judge_counts_when_configured(tmp_path):
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class Causal(BaseChatModel):
+        @property
+        def _llm_type(self):
+            return "fake"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            reply = '{"framing": "causal", "grounded": true, "on_topic": true, "reason": "says coordination drives speed"}'
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
+
+    judge = runner.judges.LLMJudge(Causal(), "fake", tmp_path)
+    data = load_answers(DATASETS / "good_answers.jsonl")
+    results = runner.run_answers(data, k=4, llm_judge=judge)
+    assert all(r.check("llm").verdict == FAIL and r.verdict == FAIL for r in results)
+    res = runner.RunResult(data, "answers", "answers-file", 4, results, llm_judge=True)
+    s = runner.summarise(res)
+    assert s["llm_judge"] and s["checks"]["llm"]["fail"] == 6

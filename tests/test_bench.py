@@ -1,0 +1,75 @@
+"""`aq-coach bench --quick --json`: every figure the bench promises is there, with a number.
+
+The real command runs as a subprocess (real MiniLM, real embedded Chroma in a temporary folder,
+the real web UI under load). Figures are measured, never asserted: no test here depends on how
+fast this machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = (
+    "embed_query",
+    "retrieval_shipped",
+    "retrieval_10k",
+    "composer_answer",
+    "ingest_chunks_per_s",
+    "embed_chunks_per_s",
+    "reingest_unchanged_s",
+    "ui_cold_start_s",
+    "ui_p95_under_load_ms",
+)
+LATENCIES = ("embed_query", "retrieval_shipped", "retrieval_10k", "composer_answer", "ui_p95_under_load_ms")
+BENCH_TIMEOUT_S = 480
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@pytest.fixture(scope="module")
+def quick_figures(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bench")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AQ_")}
+    env.update({"AQ_DATA_DIR": str(work / "data"), "AQ_CORPUS_DIR": str(ROOT / "corpus"), "HF_HUB_OFFLINE": "1",
+                "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.run([sys.executable, "-m", "assistant", "bench", "--quick", "--json"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    assert not (work / "data").exists(), "the bench must leave the athlete's data dir alone"
+    return data["figures"]
+
+
+def test_bench_quick_reports_every_required_figure(quick_figures):
+    by_name = {f["name"]: f for f in quick_figures}
+    missing = [n for n in REQUIRED if n not in by_name]
+    assert not missing, f"missing figures: {missing}; got {sorted(by_name)}"
+    for name in REQUIRED:
+        fig = by_name[name]
+        assert set(fig) >= {"name", "p50_ms", "p95_ms", "value", "unit"}, fig
+        assert _number(fig["value"]), fig
+        assert isinstance(fig["unit"], str) and fig["unit"], fig
+    for name in LATENCIES:  # measured from samples: both percentiles, in order
+        fig = by_name[name]
+        assert _number(fig["p50_ms"]) and _number(fig["p95_ms"]), fig
+        assert fig["p50_ms"] <= fig["p95_ms"], fig
+    load = by_name["ui_p95_under_load_ms"]
+    assert load.get("errors") == 0, load
+    assert load["value"] == load["p95_ms"], "ui_p95_under_load_ms must report the p95"
+    assert by_name["retrieval_10k"].get("chunks", 0) > 0
+    for line in (f"{f['name']:<24} p50={f['p50_ms']} p95={f['p95_ms']} value={f['value']} {f['unit']}" for f in quick_figures):
+        print(line)
+
