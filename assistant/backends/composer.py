@@ -395,8 +395,9 @@ class Composer:
             for name in asked[:2]:
                 term = self.glossary.get(name)
                 if term:
-                    lead = "In AQ's terms, the" if not any(c.startswith("glossary:") for _, c in trace) else "And the"
-                    say(f"{lead} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}", f"glossary:{term.term}")
+                    lead = "In AQ's terms," if not any(c.startswith("glossary:") for _, c in trace) else "And"
+                    article = " the" if term.term.endswith("side") else ""
+                    say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}", f"glossary:{term.term}")
         if opener:
             say(opener)
 
