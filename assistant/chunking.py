@@ -25,7 +25,7 @@ class Chunk:
     section: str
     kind: str          # "section" or "faq"
     question: str      # the FAQ question, "" for section chunks
-    order: int         # position of the chunk in its article
+    order: int         # position of the chunk in its section (so an edit re-embeds only that section)
 
     @property
     def body(self) -> str:
@@ -150,7 +150,7 @@ def chunk_article(article: Article, size: int = 700, overlap: int = 0) -> list[C
     for section in article.sections:
         if section.navigation:
             continue
-        chunks.extend(chunk_section(article, section, size, overlap, start=len(chunks)))
+        chunks.extend(chunk_section(article, section, size, overlap, start=0))
     return chunks
 
 

@@ -48,7 +48,8 @@ def parse_markdown(text: str, path: Path) -> Article:
         if not isinstance(front, dict):
             front = {}
         text = text[match.end():]
-    navigation = set(front.get("navigation_sections") or [])
+    nav = front.get("navigation_sections")
+    navigation = {str(n) for n in nav} if isinstance(nav, list) else set()
     title = str(front.get("title") or "")
     sections: list[Section] = []
     for line in text.splitlines():

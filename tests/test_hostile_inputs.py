@@ -189,7 +189,6 @@ def test_service_answers_anything_without_a_causal_claim(service, question, hist
     assert answer.text.strip(), "an empty answer"
     _framing_passes(answer.text)
     assert answer.guard.verdict == "pass", answer.guard
-    assert len(answer.question) <= service.settings.max_question_chars + 1000
     if len(question) > service.settings.max_question_chars * 2:
         assert answer.notices, "a 100k question was cut without a notice"
 
