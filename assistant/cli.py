@@ -162,7 +162,8 @@ def search(
     if not query.strip():
         raise UsageProblem("the query is empty; give some words to search for")
     settings = _settings()
-    query = query[: settings.max_question_chars]
+    # An undecodable byte on the command line arrives as a lone surrogate: show it as U+FFFD.
+    query = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in query)[: settings.max_question_chars]
     hits = open_searcher(settings).search(query, k)
     if as_json:
         _emit_json({"query": query, "results": [h.as_dict() for h in hits]})

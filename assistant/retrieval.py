@@ -181,7 +181,9 @@ class HybridSearcher:
         return out
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]:
-        query = (query or "").strip()
+        # Lone surrogates (an undecodable byte in a command-line argument arrives as one) make the
+        # tokenizer raise TypeError: drop them.
+        query = "".join(ch for ch in (query or "") if not "\ud800" <= ch <= "\udfff").strip()
         if not query:
             return []
         self._refresh()

@@ -200,8 +200,16 @@ def test_term_questions_give_the_glossary_definition(question, term, answers, gl
     assert f"**{term}**" in first
     assert definition[1:].rstrip(".") in first
     assert a.trace[0]["chunk_id"] == f"glossary:{term}"
+    assert re.match(rf"In AQ's terms, (the )?\*\*{re.escape(term)}\*\* is ", first)
     # the rest comes from the article and still mentions the term
     assert term.replace("-", " ") in a.text.split("\n\n", 1)[1].lower().replace("-", " ")
+
+
+def test_a_question_naming_two_terms_defines_both(service, glossary):
+    a = service.answer("What is the difference between the pushing side and the swing side?")
+    assert a.intent == "term"
+    defined = [t["chunk_id"] for t in a.trace if t["chunk_id"].startswith("glossary:")]
+    assert defined == ["glossary:pushing side", "glossary:swing side"]
 
 
 # --- hostile -----------------------------------------------------------------------------------

@@ -171,6 +171,7 @@ def cli_env(indexed_settings, monkeypatch):
 @example(question=HUGE_PLAIN, history_q=None)
 @example(question=HUGE_HOSTILE, history_q=INJECTIONS[0])
 @example(question="how do I fix that?", history_q=INJECTIONS[1])
+@example(question="why does sprinting feel off \udcff\ud800", history_q="\udcfe")
 @given(question=questions, history_q=st.one_of(st.none(), questions))
 def test_service_answers_anything_without_a_causal_claim(service, question, history_q):
     from assistant.answering import EmptyQuestion
@@ -197,6 +198,8 @@ def test_service_answers_anything_without_a_causal_claim(service, question, hist
 @example(question=INJECTIONS[0], as_json=True)
 @example(question="   ", as_json=False)
 @example(question=HUGE_HOSTILE, as_json=True)
+@example(question="why does sprinting feel off \udcff", as_json=True)  # `aq-coach ask $'… \xff'`
+@example(question="\udcff", as_json=False)
 @given(question=questions, as_json=st.booleans())
 def test_cli_ask_never_shows_a_traceback(cli_env, question, as_json):
     COUNTS["ask (CLI)"] += 1
@@ -242,6 +245,8 @@ def test_cli_ask_with_a_hostile_history_file(cli_env, tmp_path):
 @_hyp(40)
 @example(query=HUGE_PLAIN, k=None)
 @example(query=HUGE_HOSTILE, k=50)
+@example(query="feel off \udcff\udcfe", k=None)  # an undecodable command-line byte arrives as a lone surrogate
+@example(query="\ud800", k=None)
 @given(query=questions, k=st.one_of(st.none(), st.integers(1, 50)))
 def test_searcher_handles_anything(searcher, query, k):
     COUNTS["search (service)"] += 1
@@ -258,6 +263,8 @@ def test_searcher_handles_anything(searcher, query, k):
 @_hyp(12)
 @example(query="\t \n", as_json=False)
 @example(query=HUGE_PLAIN, as_json=True)
+@example(query="feel off \udcff", as_json=True)   # `aq-coach search $'feel off \xff'`
+@example(query="\udcff\udcfe", as_json=False)
 @given(query=questions, as_json=st.booleans())
 def test_cli_search_never_shows_a_traceback(cli_env, query, as_json):
     COUNTS["search (CLI)"] += 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..corpus import Glossary
 from ..guard import judge_sentence
 from ..retrieval import SearchHit, tokenize
-from ..scope import Intent
+from ..scope import Intent, named_terms
 
 # Lines that carry rhythm in the article but no content for an answer.
 _FILLER = re.compile(
@@ -93,7 +93,7 @@ def _lead_to_clause(lead: str) -> str:
 _CLAUSE = re.compile(r"\b(may|might|is|are|was|can|could|will|would|begins?|becomes?|feels?|needs?|continues?)\b", re.I)
 # A lead that cannot stand alone: "When athletes suddenly feel:" + bullets still needs its main clause.
 _SUBORDINATE = re.compile(r"^(when|whenever|if|although|while|once)\b", re.I)
-# Leads after which the next line is a clause set off by a comma: "In other words:" + "AQ does not …".
+# Leads after which the next line is a clause set off by a comma: "Instead:" + "athletes feel …".
 _DISCOURSE = re.compile(r"^(instead|for example)$", re.I)
 # Leads that point back at the article's previous paragraph: read out of it, they are dropped.
 _BACK_REFERENCE = re.compile(r"^(in other words|in short|that is)$", re.I)
@@ -188,11 +188,12 @@ def _segments(blocks: list[str]) -> list[list[str]]:
         if not lines:
             continue
         single = len(lines) == 1 and not _is_list_line(lines[0])
-        # "WITHOUT clearly identifying:" after "🔥 an athlete experience" carries on the same sentence.
-        continues = single and clean(lines[0])[:1].islower() and not out[-1][-1].rstrip().endswith((".", "!", "?")) if out else False
-        if out and single and (_needs_more(out[-1]) or continues):
-            out[-1] = out[-1] + lines
-            continue
+        if out and single:
+            # "WITHOUT clearly identifying:" after "🔥 an athlete experience" carries on the same sentence.
+            continues = clean(lines[0])[:1].islower() and not out[-1][-1].rstrip().endswith((".", "!", "?"))
+            if _needs_more(out[-1]) or continues:
+                out[-1] = out[-1] + lines
+                continue
         out.append(lines)
     return out
 
@@ -391,7 +392,10 @@ class Composer:
 
         opener = _open_for(intent, question)
         if intent.kind == "term":
-            asked = [t.term for t in self.glossary.terms_in(question)] or intent.terms[:1]
+            # The terms the question names, most specific first ("swing-side thrust", not the "swing
+            # side" inside it), in the intent's order (a follow-up's own term leads).
+            named = set(named_terms(question, self.glossary))
+            asked = [t for t in intent.terms if t in named] or intent.terms[:1]
             for name in asked[:2]:
                 term = self.glossary.get(name)
                 if term:
