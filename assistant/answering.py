@@ -18,7 +18,8 @@ from .config import Settings
 from .corpus import Glossary
 from .guard import judge_framing
 from .retrieval import HybridSearcher, SearchHit
-from .scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up, leans_on_previous, names_off_topic
+from .scope import (INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up, leans_on_previous, named_terms,
+                    names_off_topic)
 
 
 class EmptyQuestion(ValueError):
@@ -220,8 +221,10 @@ class AnsweringService:
             resolved.kind = "training"
         if not resolved.in_scope:
             resolved = classify(previous, self.glossary)
-        if resolved.kind == "term" and intent.kind != "term":
-            resolved.kind = "general"  # the follow-up keeps the topic, not the request for a definition
+        if resolved.kind == "term" and intent.kind != "term" and not named_terms(question, self.glossary):
+            # the follow-up keeps the topic, not the request for a definition; but "and the swing
+            # side?" after "what is the pushing side?" asks for the new term's definition
+            resolved.kind = "general"
         # "and the swing side?" after "what is the pushing side?": the follow-up's own terms lead.
         own = [t for t in intent.terms if t in resolved.terms]
         resolved.terms = own + [t for t in resolved.terms if t not in own]

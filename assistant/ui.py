@@ -9,7 +9,8 @@ only translates between them and Gradio, in the style of smolagents' gradio_ui.p
   (gr.BrowserState), every message is kept in SQLite under it, and a returning browser gets its
   own conversation back. Nothing is held in module globals, so sessions never see each other;
 * thumbs up/down (+ an optional comment) are stored with the question, answer, sources, backend;
-* `/chat` is a named API endpoint: `Client(url).predict("question", api_name="/chat")`;
+* `/chat` is a named API endpoint: `Client(url).predict("question", api_name="/chat")`, and
+  `/chat_with_history` takes the conversation too: `predict("question", history_json, api_name=…)`;
 * an empty or half-built index shows a banner with the command that fixes it, and a failing
   service shows a friendly sentence, never a traceback.
 
@@ -21,6 +22,7 @@ gr.LikeData, at run time.)
 """
 
 import html
+import json
 import logging
 import re
 import time
@@ -51,6 +53,8 @@ EXAMPLES = [
     "Does coordination make you faster?",
 ]
 BLANK_TEXT = "Type a question about your sprinting first, for example: *What is contributor timing?*"
+API_BLANK_TEXT = "The question is empty; ask something about sprinting."
+HISTORY_SHAPE = 'history_json must be a JSON list of {"role": "user" or "assistant", "content": "..."} messages, oldest first'
 ERROR_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
 INGEST_HINT = "aq-coach ingest"
 STORAGE_KEY = "aq_coach_session"
@@ -199,6 +203,31 @@ def banner_markdown(problem: str | None) -> str:
     else:
         text += f" Build it with: `{INGEST_HINT}`"
     return f"⚠️ **AQ Coach can't answer yet.** {text}"
+
+
+def parse_history_json(text: Any) -> list[dict]:
+    """The /chat_with_history history: a JSON list of {"role": "user"|"assistant", "content": str}.
+
+    "" (or None, or "[]") is an empty history; anything else that is not such a list raises
+    ValueError with a message for the API caller.
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    data = text
+    if isinstance(text, str):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValueError(HISTORY_SHAPE + " (it is not valid JSON)") from None
+    if not isinstance(data, list):
+        raise ValueError(HISTORY_SHAPE)
+    history = []
+    for n, message in enumerate(data):
+        if (not isinstance(message, dict) or message.get("role") not in ("user", "assistant")
+                or not isinstance(message.get("content"), str)):
+            raise ValueError(f"{HISTORY_SHAPE} (message {n} is not)")
+        history.append({"role": message["role"], "content": message["content"]})
+    return history
 
 
 def new_session_id() -> str:
@@ -393,22 +422,38 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         store.set_comment(feedback_id, comment, session_id=session_of(stored_session))
         return "", gr.update(visible=False), "Thanks, your comment was saved."
 
-    def chat_api(question: str) -> str:
-        """Ask AQ Coach one standalone question; returns the answer text (no history)."""
+    def answer_text(question, history: list[dict]) -> str:
+        """The plain answer text for the API endpoints; problems become gr.Error messages, never tracebacks."""
         if not isinstance(question, str) or not question.strip():
-            raise gr.Error("The question is empty; ask something about sprinting.", print_exception=False)
+            raise gr.Error(API_BLANK_TEXT, print_exception=False)
         problem = index_problem(service, startup_problem)
         if problem or service is None:
             raise gr.Error(problem or "The AQ index is not available.", print_exception=False)
         try:
-            return service.answer(question, []).text
+            return service.answer(question, history).text.strip()
         except EmptyQuestion:
-            raise gr.Error("The question is empty; ask something about sprinting.", print_exception=False) from None
+            raise gr.Error(API_BLANK_TEXT, print_exception=False) from None
         except StoreError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
             log.exception("answering failed (api)")
             raise gr.Error(ERROR_TEXT, print_exception=False) from None
+
+    def chat_api(question: str) -> str:
+        """Ask AQ Coach one standalone question; returns the answer text (no history)."""
+        return answer_text(question, [])
+
+    def chat_with_history_api(question: str, history_json: str) -> str:
+        """Ask AQ Coach a question inside a conversation; returns the answer text.
+
+        history_json: a JSON list of {"role": "user"|"assistant", "content": str} messages, oldest
+        first ("" or "[]" for none).
+        """
+        try:
+            history = parse_history_json(history_json)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return answer_text(question, history)
 
     # -- layout ------------------------------------------------------------------------------
     private = {"api_visibility": "private"}
@@ -467,6 +512,9 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         comment.submit(save_comment, *comment_io, **private)
         gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
                concurrency_id="aq-answer")
+        gr.api(chat_with_history_api, api_name="chat_with_history", concurrency_id="aq-answer",
+               api_description='Ask AQ Coach a follow-up: history_json is a JSON list of {"role", "content"} messages, '
+                               'oldest first ("" or "[]" for none); returns the answer text.')
     return demo
 
 

@@ -97,12 +97,14 @@ def llama_service(indexed_settings, searcher, glossary):
 
     settings = indexed_settings.model_copy(update={"backend": "llamacpp", **LLM_SETTINGS})
     svc = AnsweringService(settings, searcher, glossary)
+    misses = llamacpp._load.cache_info().misses
     backend = svc.llm("llamacpp")  # loads the GGUF once for the module
     assert backend.name == "llamacpp"
+    loaded_here = llamacpp._load.cache_info().misses > misses
     yield svc
-    # Free the model now: freed at interpreter exit, llama.cpp's __del__ prints a TypeError.
-    llamacpp._load.cache_clear()
-    backend.chat_model.client.close()
+    if loaded_here:  # free our model now: left to interpreter exit, llama.cpp's __del__ prints a TypeError
+        llamacpp._load.cache_clear()
+        backend.chat_model.client.close()
 
 
 def test_default_gguf_is_the_shipped_smollm2():

@@ -204,13 +204,13 @@ def test_answer_streams_with_folded_sources_and_thumbs_up_is_stored(app_server, 
     details = last_bot.locator("details.aq-sources")
     assert details.get_attribute("open") is None  # sources are folded by default
     assert "sources from AQ" in details.locator("summary").inner_text() or "source from AQ" in details.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)  # the answer, sources folded
     details.locator("summary").click()
     assert details.get_attribute("open") is not None
     items = details.locator("li")
     assert items.count() >= 1 and len(items.first.inner_text()) > 40  # section title + excerpt
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-answer-sources.png"), full_page=True)
 
     before = len(_feedback_rows(app_server.db))
     last_bot_row = page.locator("#aq-chat button[aria-label='Like']").last
@@ -324,9 +324,26 @@ def test_gradio_client_chat_endpoint(app_server):
     answer = client.predict("What is contributor timing?", api_name="/chat")
     assert isinstance(answer, str) and "contributor timing" in answer.lower()
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/chat"]  # the UI's own events are private
+    assert sorted(api["named_endpoints"]) == ["/chat", "/chat_with_history"]  # the UI's own events are private
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/chat")
+
+
+def test_gradio_client_chat_with_history_endpoint(app_server):
+    import json
+
+    from gradio_client import Client
+
+    client = Client(app_server.url, verbose=False)
+    first = client.predict("What is the pushing side?", "", api_name="/chat_with_history")
+    assert "pushing side" in first.lower()
+    history = [{"role": "user", "content": "What is the pushing side?"}, {"role": "assistant", "content": first}]
+    follow_up = client.predict("and the swing side?", json.dumps(history), api_name="/chat_with_history")
+    assert isinstance(follow_up, str) and "swing side" in follow_up.lower()
+    with pytest.raises(Exception, match="history_json must be a JSON list"):
+        client.predict("and the swing side?", '{"role": "user"}', api_name="/chat_with_history")
+    with pytest.raises(Exception, match="empty"):
+        client.predict(" ", "[]", api_name="/chat_with_history")
 
 
 def test_empty_data_dir_shows_the_ingest_banner(tmp_path, tab_factory):

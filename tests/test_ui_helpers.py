@@ -22,6 +22,7 @@ from assistant.ui import (
     guard_notice,
     new_session_id,
     parse_auth,
+    parse_history_json,
     render_answer,
     valid_session_id,
 )
@@ -183,6 +184,20 @@ def test_parse_auth():
     assert parse_auth("coach:s3cret:with:colons") == ("coach", "s3cret:with:colons")
     with pytest.raises(ValueError):
         parse_auth("nopassword")
+
+
+def test_parse_history_json():
+    assert parse_history_json("") == [] and parse_history_json("  ") == [] and parse_history_json(None) == []
+    assert parse_history_json("[]") == []
+    history = [{"role": "user", "content": "What is the pushing side?"}, {"role": "assistant", "content": "It is …"}]
+    import json
+
+    assert parse_history_json(json.dumps(history)) == history
+    assert parse_history_json(json.dumps([{**history[0], "extra": 1}])) == [history[0]]  # only role and content kept
+    for bad in ("not json", '{"role": "user", "content": "x"}', '[{"role": "system", "content": "x"}]',
+                '[{"role": "user", "content": 3}]', '["hello"]', "42"):
+        with pytest.raises(ValueError, match="history_json must be a JSON list"):
+            parse_history_json(bad)
 
 
 def test_blank_text_is_friendly():
