@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test install dev index serve chat clean
+.PHONY: run test install dev browser index serve chat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ run: index
 chat: index
 	$(BIN)/aq-coach chat
 
-test: dev
+# The browser tests drive Debian's headless Chromium (playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
+
+test: dev browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -204,6 +204,7 @@ def test_answer_streams_with_folded_sources_and_thumbs_up_is_stored(app_server, 
     details = last_bot.locator("details.aq-sources")
     assert details.get_attribute("open") is None  # sources are folded by default
     assert "sources from AQ" in details.locator("summary").inner_text() or "source from AQ" in details.inner_text()
+    page.wait_for_function("() => !document.querySelector('#aq-input textarea').disabled")  # input unlocked
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)  # the answer, sources folded
     details.locator("summary").click()
