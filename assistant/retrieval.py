@@ -121,9 +121,14 @@ class _BM25Index:
         known = [t for t in tokens if t in self.model.vocab_dict]
         if not known:
             return []
-        k = min(k, len(self.ids))
-        docs, scores = self.model.retrieve([known], k=k, show_progress=False, n_threads=1)
-        return [int(d) for d, s in zip(docs[0], scores[0]) if s > 0]
+        import numpy as np
+
+        # get_scores + argpartition: the same ranking as retrieve(), without its thread pool per query.
+        scores = self.model.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [int(d) for d in top if scores[d] > 0]
 
 
 class HybridSearcher:

@@ -260,7 +260,7 @@ def ingest(
             vectorstore,
             cleanup="full",
             source_id_key="source",
-            batch_size=settings.embedding_batch_size,
+            batch_size=settings.index_batch_size,
             key_encoder="sha256",
         )
 

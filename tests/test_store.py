@@ -79,6 +79,7 @@ def _env(data_dir: Path, corpus_dir: Path) -> dict:
         AQ_DATA_DIR=str(data_dir),
         AQ_CORPUS_DIR=str(corpus_dir),
         AQ_EMBEDDING_BATCH_SIZE="16",
+        AQ_INDEX_BATCH_SIZE="16",  # small batches, so a kill lands between two of them
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
