@@ -125,7 +125,7 @@ def ingest(
     if as_json:
         report = ingest_corpus(settings, corpus, rebuild=rebuild, wait_s=wait, on_wait=waiting)
     else:
-        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("ingest", total=None)
             report = ingest_corpus(
                 settings,
@@ -296,7 +296,7 @@ def status(
     settings = _settings()
     try:
         st = index_status(settings)
-    except StoreError as exc:
+    except StoreError:
         if quiet:
             raise typer.Exit(1) from None
         raise

@@ -78,3 +78,18 @@ def searcher(indexed_settings, embeddings):
     from assistant.indexing import open_searcher
 
     return open_searcher(indexed_settings, embeddings)
+
+
+@pytest.fixture(scope="session")
+def glossary(indexed_settings):
+    from assistant.indexing import glossary_for
+
+    return glossary_for(indexed_settings)
+
+
+@pytest.fixture(scope="session")
+def service(indexed_settings, searcher, glossary):
+    """The real answering service (composer) over the session index."""
+    from assistant.answering import AnsweringService
+
+    return AnsweringService(indexed_settings, searcher, glossary)

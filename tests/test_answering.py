@@ -24,7 +24,6 @@ from assistant.answering import (
 )
 from assistant.backends import LLMBackend, LLMUnavailable
 from assistant.guard import judge_framing
-from assistant.indexing import glossary_for
 from assistant.scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT
 
 CAUSAL = "Coordination is what makes elite sprinters fast. Better coordination makes you faster, so train your coordination."
@@ -34,14 +33,6 @@ GOOD = ("AQ views coordination as the athlete's label for how improved sprinting
 LOOPING = "\n".join(["🔥 Because when sprinting feels smooth the athlete feels it."] * 6)
 
 
-@pytest.fixture(scope="module")
-def glossary(indexed_settings):
-    return glossary_for(indexed_settings)
-
-
-@pytest.fixture(scope="module")
-def service(indexed_settings, searcher, glossary):
-    return AnsweringService(indexed_settings, searcher, glossary)
 
 
 class ScriptedLLM(LLMBackend):

@@ -28,6 +28,7 @@ from assistant.backends.llamacpp import default_gguf
 from assistant.embeddings import BackendMissing
 from assistant.guard import judge_framing
 from assistant.indexing import glossary_for
+from helpers import free_port as _free_port
 
 # Short answers and short prompts: the model is tiny and the CPU is shared.
 LLM_SETTINGS = {"max_tokens": 64, "llamacpp_n_ctx": 2048, "llamacpp_threads": 2, "k": 2, "temperature": 0.2}
@@ -147,12 +148,6 @@ def test_llamacpp_with_a_missing_model_says_what_to_do(indexed_settings, tmp_pat
 
 
 # --- the OpenAI-compatible path against a real llama_cpp.server ---------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):

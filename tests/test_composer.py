@@ -10,10 +10,9 @@ import re
 
 import pytest
 
-from assistant.answering import AnsweringService
 from assistant.backends.composer import Composer, units_from_hit
 from assistant.guard import judge_framing, judge_sentence
-from assistant.indexing import corpus_chunks, glossary_for
+from assistant.indexing import corpus_chunks
 from assistant.retrieval import SearchHit, tokenize
 from assistant.scope import Intent
 
@@ -48,14 +47,6 @@ GENERAL_QUESTIONS = [
 ALL_IN_SCOPE = DOCTRINE_TRAPS + FEEL_QUESTIONS + [q for q, _ in TERM_QUESTIONS] + GENERAL_QUESTIONS
 
 
-@pytest.fixture(scope="module")
-def glossary(indexed_settings):
-    return glossary_for(indexed_settings)
-
-
-@pytest.fixture(scope="module")
-def service(indexed_settings, searcher, glossary):
-    return AnsweringService(indexed_settings, searcher, glossary)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
 from collections import Counter
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from assistant.cli import app
+from helpers import report
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"
@@ -53,15 +53,7 @@ def _report_counts(request):
     yield
     total = sum(COUNTS.values())
     lines = [f"hostile inputs exercised: {total} in all"] + [f"  {name}: {n}" for name, n in sorted(COUNTS.items())]
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover - plugins turned off
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
+    report(request, lines)
 
 
 # --- strategies --------------------------------------------------------------------------------

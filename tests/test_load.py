@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port as _free_port
+from helpers import report as _report
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -69,12 +70,6 @@ CONVERSATIONS = [(FIRST_TURNS[n % len(FIRST_TURNS)], FOLLOW_UPS[(n + n // len(FI
                  for n in range(SESSIONS)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _text(result) -> str:
     """The answer text of a prediction (a string; tolerate a dict with "answer" or a 1-tuple)."""
     if isinstance(result, (list, tuple)) and result:
@@ -90,16 +85,6 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return round(statistics.median(ordered), 1), round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 1)
 
 
-def _report(request, lines: list[str]) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
 
 
 @pytest.fixture(scope="module")

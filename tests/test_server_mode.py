@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
+from helpers import free_port as _free_port
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -31,12 +31,6 @@ SHIPPED_CORPUS = ROOT / "corpus"
 STARTUP_TIMEOUT_S = 60
 OFF_QUESTION = "why does sprinting feel off some days"
 OFF_SECTION = "Why Sprinting Sometimes Suddenly Feels “Off”"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _chroma_cli() -> str:

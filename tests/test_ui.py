@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import free_port as _free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
@@ -25,12 +25,6 @@ CHROMIUM = os.environ.get("AQ_CHROMIUM") or shutil.which("chromium") or "/usr/bi
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 ANSWER_TIMEOUT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(demo, settings):
