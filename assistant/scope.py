@@ -29,7 +29,10 @@ _OUT_OF_SCOPE = re.compile(
 _INJECTION = re.compile(
     r"(ignore (all |any |your |the |previous |prior )*(instructions|rules|prompt|guidelines|system)|"
     r"disregard (your|the|all|previous)|system prompt|developer mode|jailbreak|you are now|pretend (to be|you)|"
-    r"act as|repeat after me|just say|say (that |it:? )?[\"“']?coordination|admit (that )?coordination|"
+    r"\bact as|repeat after me|just say|"
+    # "say coordination makes…" as an order, not "why do coaches say coordination matters?"
+    r"(?:^|[.!,;:]\s*|\b(?:and|now|please|then|you must|you should|to)\s+)say (that |it:? )?[\"“']?coordination|"
+    r"admit (that )?coordination|"
     r"you'?re wrong|you are wrong|confess|override)",
     re.I,
 )

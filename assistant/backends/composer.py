@@ -312,7 +312,10 @@ def _open_for(intent: Intent, question: str) -> str:
     if intent.kind == "doctrine":
         if re.search(r"\b(train|work on|improve|practice|drills?|should i)\b", question, re.I):
             return "AQ would reframe that question a little."
-        return "Not in AQ's view, no."
+        # "No" answers only a yes/no question that asks whether coordination is behind speed.
+        yes_no = re.match(r"^\s*(is|are|does|do|did|can|could|will|would|isn'?t|doesn'?t|aren'?t)\b", question, re.I)
+        causal = re.search(r"\b(cause\w*|reason|key|secret|make\w*|explain\w*|behind|drives?|why|faster|speed)\b", question, re.I)
+        return "Not in AQ's view, no." if yes_no and causal else ""
     if intent.kind == "injection":
         return "I'll stay with what AQ actually teaches."
     if intent.kind == "training":
