@@ -237,8 +237,10 @@ class AnsweringService:
         if intent.kind == "injection":
             return self.searcher.search(_DOCTRINE_QUERY, k)
         hits = self.searcher.search(question, k)
-        extra = {"doctrine": _DOCTRINE_QUERY, "training": _TRAINING_QUERY}.get(intent.kind)
-        if extra:
+        extras = {"doctrine": [_DOCTRINE_QUERY], "training": [_TRAINING_QUERY]}.get(intent.kind, [])
+        if intent.kind == "doctrine" and _TRAINING_WORDS.search(question):
+            extras.append(_TRAINING_QUERY)  # "will improving my coordination make me faster?" is about training too
+        for extra in extras:
             seen = {h.id for h in hits}
             hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
         return hits
@@ -345,6 +347,7 @@ def _lc_history(history: list[dict]):
 
 
 _DOCTRINE_QUERY = "Does AQ believe coordination is the cause of sprint speed? AQ views coordination as the athlete's description of the result"
+_TRAINING_WORDS = re.compile(r"\b(train\w*|improv\w*|drills?|work on|practi[cs]e\w*|exercis\w*)\b", re.I)
 _TRAINING_QUERY = "What this means for speed training: what athletes may need to improve, AQ focuses on improving"
 
 

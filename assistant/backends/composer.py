@@ -340,6 +340,8 @@ class Composer:
         for term in intent.terms:
             query |= set(tokenize(term))
         named = [t.lower().replace("-", " ") for t in intent.terms]
+        wants_training = intent.kind == "doctrine" and re.search(
+            r"\b(train\w*|improv\w*|drills?|work on|practi[cs]e\w*|exercis\w*)\b", question, re.I)
         for u in units:
             u.tokens = set(tokenize(u.text))
             u.overlap = overlap = len(query & u.tokens)
@@ -352,6 +354,8 @@ class Composer:
                 u.score += 0.15
             if intent.kind == "training" and ("training" in u.section.lower() or "need to" in u.text):
                 u.score += 0.8
+            elif wants_training and ("need to" in u.text or u.text.startswith("AQ focuses on")):
+                u.score += 0.7  # "will improving my coordination make me faster?": say what AQ would train instead
             if intent.kind == "feel":
                 off = "off" in u.section.lower() or "disrupt" in u.text.lower()
                 u.score += 0.4 if (off == (intent.feel == "bad")) else -0.2
