@@ -184,6 +184,10 @@ def _print_summary(result: RunResult, console: Console) -> None:
     if st:
         parts = [f"{name} P {_pct(row.get('precision'))} R {_pct(row.get('recall'))}" for name, row in st.items() if "error" not in row]
         console.print("judge self-test: " + " · ".join(parts), highlight=False)
+    if s.get("guard_actions"):
+        acts = s["guard_actions"]
+        interventions = sum(n for a, n in acts.items() if a != "passed")
+        console.print(f"runtime guard: {interventions} intervention(s) · " + ", ".join(f"{a} {n}" for a, n in sorted(acts.items())), highlight=False)
     if result.regressions:
         console.print(f"[red]{len(result.regressions)} regression(s) against {result.baseline}:[/]", highlight=False)
         for reg in result.regressions:

@@ -16,7 +16,8 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import judges
@@ -42,6 +43,7 @@ class CaseResult:
     standalone: str = ""            # the question the service retrieved with
     error: str = ""
     seconds: float = 0.0
+    guard: dict = field(default_factory=dict)   # what the runtime guard did (service mode)
 
     @property
     def question(self) -> str:
@@ -69,6 +71,8 @@ class CaseResult:
             data["standalone_question"] = self.standalone
         if self.error:
             data["error"] = self.error
+        if self.guard:
+            data["guard"] = self.guard
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -237,7 +241,8 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
         checks = judge_case(case, answer.text, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
                             k=max(k, len(hits)), trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge)
         return CaseResult(case.id, case.turns, answer.text, case.tags, judges.combine(c.verdict for c in checks), checks,
-                          answer.backend, sources, answer.scope, answer.question, seconds=time.perf_counter() - started)
+                          answer.backend, sources, answer.scope, answer.question, seconds=time.perf_counter() - started,
+                          guard=asdict(answer.guard))
 
     try:
         return _loop(dataset.cases, console, "eval", one)
@@ -402,6 +407,8 @@ def summarise(result: RunResult) -> dict:
         "uncertain_cases": [r.id for r in cases if r.verdict == UNCERTAIN],
         "ok": not failed_thresholds and not framing_failures,
         "seconds": round(result.seconds, 2),
+        # What the runtime guard did across the run: interventions are every action but "passed".
+        "guard_actions": dict(Counter(r.guard.get("action", "") for r in cases if r.guard)),
     }
     if result.baseline:
         summary["baseline"] = result.baseline
