@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 
 def free_port() -> int:
@@ -23,3 +24,13 @@ def report(request, lines: list[str]) -> None:
         reporter.write_line("")
         for line in lines:
             reporter.write_line(line)
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
+    """Terminate a server the test started; kill it if it does not stop within grace_s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:  # e.g. still generating for a request a test gave up on
+        proc.kill()
+        proc.wait(timeout=10)

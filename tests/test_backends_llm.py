@@ -29,6 +29,7 @@ from assistant.embeddings import BackendMissing
 from assistant.guard import judge_framing
 from assistant.indexing import glossary_for
 from helpers import free_port as _free_port
+from helpers import stop_process
 
 # Short answers and short prompts: the model is tiny and the CPU is shared.
 LLM_SETTINGS = {"max_tokens": 64, "llamacpp_n_ctx": 2048, "llamacpp_threads": 2, "k": 2, "temperature": 0.2}
@@ -177,12 +178,7 @@ def llama_server(tmp_path_factory):
         assert any(m["id"] == "smollm2" for m in models["data"])
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # still generating for a request a test gave up on
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, 5)
         log.close()
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port as _free_port
+from helpers import stop_process
 from helpers import report as _report
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -122,12 +123,7 @@ def app_url(indexed_settings, tmp_path_factory):
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc, 15)
         log.close()
         assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")[-3000:]
 

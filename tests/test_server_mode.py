@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 from helpers import free_port as _free_port
+from helpers import stop_process
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -74,12 +75,7 @@ def chroma_server(tmp_path_factory):
             time.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, 10)
         log.close()
 
 

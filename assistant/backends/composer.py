@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..corpus import Glossary
 from ..guard import judge_sentence
@@ -239,7 +240,18 @@ def _resolve_pronoun(text: str, recent: list[str]) -> str | None:
 
 
 def units_from_hit(hit: SearchHit, rank: int) -> list[Unit]:
-    """Split one chunk into composable units."""
+    """Split one chunk into composable units (parsed once per chunk, then reused for every query)."""
+    parsed = _parse_units(hit.id, hit.kind, hit.section, hit.text)
+    return [Unit(text, hit.id, rank, kind, hit.section) for text, kind in parsed]
+
+
+@lru_cache(maxsize=4096)
+def _parse_units(chunk_id: str, kind: str, section: str, text: str) -> tuple[tuple[str, str], ...]:
+    hit = SearchHit(id=chunk_id, title="", section=section, score=0.0, excerpt="", text=text, kind=kind)
+    return tuple((u.text, u.kind) for u in _split_units(hit, 0))
+
+
+def _split_units(hit: SearchHit, rank: int) -> list[Unit]:
     body = hit.body
     blocks = [b for b in body.split("\n\n") if b.strip()]
     if hit.kind == "faq":
