@@ -14,10 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import PROJECT_ROOT, Settings, get_settings
-from .datasets import DatasetError, load_answers, load_dataset, merge_checks
+from .datasets import CHECK_THRESHOLDS, DatasetError, load_answers, load_dataset, merge_checks
 from .judges import make_llm_judge
 from .report import write_report
-from .runner import RunResult, compare, load_baseline, run_answers, run_retrieval, run_service, summarise
+from .runner import (RunResult, compare, default_embeddings, load_baseline, run_answers, run_retrieval, run_service,
+                     summarise)
 from .selftest import run_self_tests
 
 DEFAULT_DATASET = PROJECT_ROOT / "evals" / "datasets" / "answers.yaml"
@@ -92,7 +93,9 @@ def _run(dataset, backend, answers, baseline, settings, service, llm_judge, prog
         if dataset is not None:
             data = merge_checks(data, load_dataset(_locate(dataset, "dataset")))
         chunks, glossary = _corpus(settings)
-        cases = run_answers(data, k=settings.k, chunks=chunks, glossary=glossary, llm_judge=judge, console=progress_console)
+        emb = default_embeddings(settings) if any(c.key_points for c in data.cases) else None
+        cases = run_answers(data, k=settings.k, chunks=chunks, glossary=glossary, llm_judge=judge, console=progress_console,
+                            embeddings=emb, corpus_dir=settings.corpus_dir)
         result = RunResult(data, "answers", "answers-file", settings.k, cases, llm_judge=judge is not None)
     else:
         data = load_dataset(_locate(dataset or DEFAULT_DATASET, "dataset"))
@@ -134,8 +137,14 @@ def _corpus(settings: Settings):
 
 
 def _brief_self_test(st: dict) -> dict:
-    return {name: ({k: row.get(k) for k in ("precision", "recall", "n", "uncertain")} if "error" not in row else row)
-            for name, row in st.items()}
+    def brief(row: dict) -> dict:
+        if "error" in row:
+            return row
+        if "judges" in row:   # helpfulness: accuracy per judge and split
+            return {j: {sp: v[sp]["accuracy"] for sp in v} for j, v in row["judges"].items()}
+        return {k: row.get(k) for k in ("precision", "recall", "n", "uncertain")}
+
+    return {name: brief(row) for name, row in st.items()}
 
 
 def _error(message: str, as_json: bool, console: Console, err_console: Console) -> None:
@@ -147,6 +156,25 @@ def _error(message: str, as_json: bool, console: Console, err_console: Console) 
 
 def _pct(value) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def _print_helpfulness(s: dict, console: Console) -> None:
+    """Per-split pass rates, skipped cases and why each helpfulness check did not pass."""
+    if s.get("splits"):
+        table = Table(title="per split")
+        for col in ("split", "cases", "pass", "rate", "checks"):
+            table.add_column(col, justify="left" if col in ("split", "checks") else "right")
+        for split, row in s["splits"].items():
+            checks = ", ".join(f"{n} {_pct(c['pass_rate'])}" for n, c in row["checks"].items())
+            table.add_row(split, str(row["cases"]), str(row["pass"]), _pct(row["pass_rate"]), checks)
+        console.print(table)
+    for sk in s.get("skipped_cases", []):
+        console.print(f"skipped {sk['id']}: {sk['reason']}", highlight=False, markup=False)
+    failures = s.get("helpfulness_failures") or []
+    for f in failures[:40]:
+        console.print(f"  {f['id']} [{f['split'] or '-'}] {f['check']} {f['verdict']}: {f['why']}", highlight=False, markup=False)
+    if len(failures) > 40:
+        console.print(f"  … {len(failures) - 40} more in report.json", highlight=False)
 
 
 def _print_summary(result: RunResult, console: Console) -> None:
@@ -163,7 +191,7 @@ def _print_summary(result: RunResult, console: Console) -> None:
                       _pct(row["pass_rate"]), _pct(row.get("threshold")), f"[{colour}]{st}[/]")
     shown = {k for k, t in s["thresholds"].items() if t["check"] in s["checks"] and s["checks"][t["check"]].get("threshold") == t["threshold"]}
     for key, t in s["thresholds"].items():
-        if key in shown or (t["check"] in s["checks"] and key in ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm")):
+        if key in shown or (t["check"] in s["checks"] and key in CHECK_THRESHOLDS):
             continue
         colour = "red" if t["status"] == "failed" else "green" if t["status"] == "ok" else "dim"
         table.add_row(key, "", "", "", "", _pct(t["value"]), _pct(t["threshold"]), f"[{colour}]{t['status']}[/]")
@@ -180,10 +208,16 @@ def _print_summary(result: RunResult, console: Console) -> None:
         tags.add_row(tag, str(row["cases"]), str(row["pass"]), str(row["fail"]), str(row["uncertain"]), _pct(row["pass_rate"]))
     console.print(tags)
 
+    _print_helpfulness(s, console)
     st = s.get("judge_self_test", {})
     if st:
-        parts = [f"{name} P {_pct(row.get('precision'))} R {_pct(row.get('recall'))}" for name, row in st.items() if "error" not in row]
+        parts = [f"{name} P {_pct(row.get('precision'))} R {_pct(row.get('recall'))}" for name, row in st.items()
+                 if "error" not in row and name != "helpfulness"]
         console.print("judge self-test: " + " · ".join(parts), highlight=False)
+        helpful = st.get("helpfulness") or {}
+        if helpful and "error" not in helpful:
+            console.print("helpfulness judge self-test (accuracy tune / heldout): " + " · ".join(
+                f"{j} {_pct(v.get('tune'))} / {_pct(v.get('heldout'))}" for j, v in helpful.items()), highlight=False)
     if s.get("guard_actions"):
         acts = s["guard_actions"]
         interventions = sum(n for a, n in acts.items() if a != "passed")

@@ -24,7 +24,8 @@ MAX_TURNS = 10
 MAX_LIST_ITEMS = 200
 
 # Thresholds a dataset may set: per-check pass rates, plus retrieval metrics.
-CHECK_THRESHOLDS = ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm")
+CHECK_THRESHOLDS = ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm",
+                    "key_points", "lead", "no_repeat", "honest_gap", "length")
 _RETRIEVAL_THRESHOLD = re.compile(r"^(recall_at_(\d+)|hit_rate_at_(\d+)|mrr(_at_(\d+))?|retrieval_mrr)$")
 DEFAULT_THRESHOLDS = {
     "framing": 1.0,
@@ -36,11 +37,16 @@ DEFAULT_THRESHOLDS = {
 }
 
 CASE_FIELDS = ("id", "question", "turns", "tags", "framing", "terms_any", "terms_all", "gold_sections", "scope",
-               "forbidden", "note", "notes")
+               "forbidden", "note", "notes", "article", "split", "kind", "key_points", "lead_any", "covered")
 ANSWER_FIELDS = ("answer", "sources", "backend")
 SOURCE_FIELDS = ("id", "title", "section", "excerpt", "text", "question", "score")
 FRAMING_VALUES = ("felt",)
 SCOPE_VALUES = ("in", "out")
+# Helpfulness fields: the article a case needs (`seed`: any corpus, `none`: no article), the split, the kind.
+SPLIT_VALUES = ("tune", "heldout")
+KIND_VALUES = ("yes_no", "definition", "how_to", "why", "feel_good", "feel_bad", "comparison", "two_part", "about_aq",
+               "other")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
 class DatasetError(ValueError):
@@ -100,6 +106,13 @@ class Case:
     answer: str | None = None
     sources: list[Source] | None = None
     backend: str | None = None
+    # helpfulness
+    article: str | None = None               # corpus slug the case needs; "seed": any corpus; "none": no article
+    split: str | None = None                 # tune | heldout
+    kind: str | None = None                  # yes_no, definition, ...
+    key_points: list[list[str]] = field(default_factory=list)   # each point: alternative phrases, any counts
+    lead_any: list[str] = field(default_factory=list)
+    covered: bool | None = None              # False: the articles don't cover it (honest_gap applies)
 
     @property
     def question(self) -> str:
@@ -110,7 +123,8 @@ class Case:
         return self.scope == "out"
 
     def has_answer_checks(self) -> bool:
-        return bool(self.framing or self.terms_any or self.terms_all or self.scope or self.forbidden)
+        return bool(self.framing or self.terms_any or self.terms_all or self.scope or self.forbidden
+                    or self.key_points or self.lead_any or self.covered is not None)
 
 
 @dataclass
@@ -334,7 +348,7 @@ def _case(obj, path: Path, line: int | None, field_lines: dict[str, int], *, ans
         unknown = [k for k in obj if k not in CASE_FIELDS]
         if unknown:
             k = unknown[0]
-            raise DatasetError(f"unknown field (known: {', '.join(CASE_FIELDS[:10])})", path, at(str(k)), str(k))
+            raise DatasetError(f"unknown field (known: {', '.join(f for f in CASE_FIELDS if not f.startswith('note'))})", path, at(str(k)), str(k))
     if "id" not in obj:
         raise DatasetError("missing", path, line, "id")
     case_id = obj["id"]
@@ -370,6 +384,7 @@ def _case(obj, path: Path, line: int | None, field_lines: dict[str, int], *, ans
         except (re.error, RecursionError, OverflowError) as exc:
             raise DatasetError(f"is not a valid regex: {exc}", path, at("forbidden"), f"forbidden[{i}]") from None
 
+    helpful = _helpfulness_fields(obj, path, at)
     case = Case(
         id=case_id,
         turns=turns,
@@ -381,6 +396,7 @@ def _case(obj, path: Path, line: int | None, field_lines: dict[str, int], *, ans
         scope=scope,
         forbidden=forbidden,
         line=line,
+        **helpful,
     )
     if answers:
         if "answer" not in obj:
@@ -390,6 +406,53 @@ def _case(obj, path: Path, line: int | None, field_lines: dict[str, int], *, ans
         backend = obj.get("backend")
         case.backend = _string(backend, path, at("backend"), "backend", limit=200) if backend is not None else None
     return case
+
+
+def _choice(obj, name, values, path, at) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in values:
+        raise DatasetError(f"must be one of {', '.join(values)}, got {value!r}"[:300], path, at(name), name)
+    return value
+
+
+def _key_points(value, path, line) -> list[list[str]]:
+    """A list of points; each point a list of alternative phrases (a bare string is one alternative)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DatasetError(f"must be a list of points (each a list of alternative phrases), got {_type(value)}",
+                           path, line, "key_points")
+    if len(value) > MAX_LIST_ITEMS:
+        raise DatasetError(f"has too many items ({len(value)}; at most {MAX_LIST_ITEMS})", path, line, "key_points")
+    points = []
+    for i, point in enumerate(value):
+        alts = [point] if isinstance(point, str) else point
+        if not isinstance(alts, list):
+            raise DatasetError(f"must be a list of alternative phrases, got {_type(point)}", path, line, f"key_points[{i}]")
+        if not alts:
+            raise DatasetError("must list at least one phrase", path, line, f"key_points[{i}]")
+        points.append(_strings(alts, path, line, f"key_points[{i}]"))
+    return points
+
+
+def _helpfulness_fields(obj: dict, path, at) -> dict:
+    out: dict = {}
+    article = obj.get("article")
+    if article is not None and (not isinstance(article, str) or not _SLUG.match(article)):
+        raise DatasetError(f"must be a corpus slug (lowercase letters, digits, hyphens), 'seed' or 'none', got {article!r}"[:300],
+                           path, at("article"), "article")
+    out["article"] = article
+    out["split"] = _choice(obj, "split", SPLIT_VALUES, path, at)
+    out["kind"] = _choice(obj, "kind", KIND_VALUES, path, at)
+    covered = obj.get("covered")
+    if covered is not None and not isinstance(covered, bool):
+        raise DatasetError(f"must be true or false, got {_type(covered)}", path, at("covered"), "covered")
+    out["covered"] = covered
+    out["key_points"] = _key_points(obj.get("key_points"), path, at("key_points"))
+    out["lead_any"] = _strings(obj.get("lead_any"), path, at("lead_any"), "lead_any")
+    return out
 
 
 def _check_unique(cases: list[Case], path: Path) -> None:
@@ -468,5 +531,10 @@ def merge_checks(answers: Dataset, dataset: Dataset) -> Dataset:
             a.gold_sections = a.gold_sections or list(base.gold_sections)
             a.scope = a.scope or base.scope
             a.forbidden = a.forbidden or list(base.forbidden)
+            for name in ("article", "split", "kind", "covered"):
+                if getattr(a, name) is None:
+                    setattr(a, name, getattr(base, name))
+            a.key_points = a.key_points or [list(p) for p in base.key_points]
+            a.lead_any = a.lead_any or list(base.lead_any)
         merged.append(a)
     return Dataset(answers.path, answers.description or dataset.description, dict(dataset.thresholds), merged, kind="answers")

@@ -84,6 +84,47 @@ def _badge(verdict: str) -> str:
     return f'<span class=badge style="background:{colour}">{_e(verdict)}</span>'
 
 
+def _helpfulness_html(s: dict) -> str:
+    """Per-split pass rates, skipped cases and each helpfulness check that did not pass (case, split, why)."""
+    out = []
+    splits = s.get("splits") or {}
+    if splits:
+        names = list(dict.fromkeys(n for row in splits.values() for n in row["checks"]))
+        out.append("<h2>Per split</h2><table><tr><th>split</th><th>cases</th><th>pass rate</th>"
+                   + "".join(f"<th>{_e(n)}</th>" for n in names) + "</tr>")
+        for split, row in splits.items():
+            cells = "".join(f"<td>{_pct(row['checks'].get(n, {}).get('pass_rate'))}</td>" for n in names)
+            out.append(f"<tr><td>{_e(split)}</td><td>{row['cases']}</td><td>{_pct(row['pass_rate'])}</td>{cells}</tr>")
+        out.append("</table>")
+    if s.get("skipped_cases"):
+        out.append("<h2>Skipped cases</h2><ul>" + "".join(f"<li><b>{_e(k['id'])}</b>: {_e(k['reason'])}</li>"
+                                                           for k in s["skipped_cases"]) + "</ul>")
+    failures = s.get("helpfulness_failures") or []
+    if failures:
+        out.append("<h2>Helpfulness checks not passed</h2><table><tr><th>case</th><th>split</th><th>check</th>"
+                   "<th>verdict</th><th>why</th></tr>")
+        for f in failures:
+            out.append(f"<tr><td>{_e(f['id'])}</td><td>{_e(f.get('split'))}</td><td>{_e(f['check'])}</td>"
+                       f"<td>{_badge(f['verdict'])}</td><td>{_e(f['why'])}</td></tr>")
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def _helpfulness_self_test_html(row: dict) -> str:
+    if "error" in row:
+        return f"<h3>Helpfulness judges</h3><p class=failed>{_e(row['error'])}</p>"
+    out = [f"<h3>Helpfulness judges</h3><p>{_e(row.get('file'))} · accuracy against pass/fail/na labels · "
+           f"key_points cosine {_e(row.get('key_point_cosine'))} ± {_e(row.get('key_point_band'))}</p>",
+           "<table><tr><th>judge</th><th>split</th><th>n</th><th>accuracy</th><th>uncertain</th><th>errors</th></tr>"]
+    for judge, splits in (row.get("judges") or {}).items():
+        for split, v in splits.items():
+            errs = ", ".join(f"{e['id']} ({e['label']}→{e['predicted']})" for e in v.get("errors", []))
+            out.append(f"<tr><td>{_e(judge)}</td><td>{_e(split)}</td><td>{v.get('n')}</td><td>{_pct(v.get('accuracy'))}</td>"
+                       f"<td>{v.get('uncertain')}</td><td>{_e(errs)}</td></tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
 def render_html(data: dict) -> str:
     s = data.get("summary", {})
     checks = s.get("checks", {})
@@ -133,6 +174,7 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
     if s.get("framing_failures"):
         out.append(f"<p class=failed>Framing failures (doctrine): {_e(', '.join(s['framing_failures']))}</p>")
 
+    out.append(_helpfulness_html(s))
     out.append("<div class=charts>")
     out.append(_bars("Pass rate per check (line = threshold)", [(n, row["pass_rate"], row.get("threshold")) for n, row in checks.items()]))
     out.append(_bars("Pass rate per tag", [(t, row["pass_rate"], None) for t, row in sorted(tags.items())]))
@@ -161,6 +203,8 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
         out.append("<h2>Judge self-test</h2><table><tr><th>judge</th><th>labelled file</th><th>class</th><th>n</th>"
                    "<th>precision</th><th>recall</th><th>uncertain</th><th>errors</th></tr>")
         for name, row in st.items():
+            if name == "helpfulness":
+                continue
             if "error" in row:
                 out.append(f"<tr><td>{_e(name)}</td><td colspan=7 class=failed>{_e(row['error'])}</td></tr>")
                 continue
@@ -169,11 +213,13 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
                        f"<td>{_pct(row.get('precision'))}</td><td>{_pct(row.get('recall'))}</td><td>{row.get('uncertain')}</td>"
                        f"<td>{_e(errs)}</td></tr>")
         out.append("</table>")
+        if "helpfulness" in st:
+            out.append(_helpfulness_self_test_html(st["helpfulness"]))
 
     out.append("<h2>Cases</h2>")
-    order = {"fail": 0, "uncertain": 1, "pass": 2}
+    order = {"fail": 0, "uncertain": 1, "pass": 2, "skipped": 3}
     for case in sorted(data.get("cases", []), key=lambda c: (order.get(c.get("verdict"), 3), c.get("id", ""))):
-        open_attr = " open" if case.get("verdict") != "pass" else ""
+        open_attr = " open" if case.get("verdict") not in ("pass", "skipped") else ""
         out.append(f"<details{open_attr}><summary>{_badge(case.get('verdict', ''))} <b>{_e(case.get('id'))}</b> "
                    f"— {_e(case.get('question'))} <small>[{_e(', '.join(case.get('tags', [])))}]</small></summary>")
         if case.get("turns"):
@@ -182,6 +228,10 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
             out.append(f"<div class=answer>{_e(case['answer'])}</div>")
         if case.get("error"):
             out.append(f"<p class=failed>error: {_e(case['error'])}</p>")
+        if case.get("skipped"):
+            out.append(f"<p>skipped: {_e(case['skipped'])}</p>")
+        if case.get("split"):
+            out.append(f"<p><small>split {_e(case['split'])} · kind {_e(case.get('kind'))} · article {_e(case.get('article'))}</small></p>")
         out.append("<table><tr><th>check</th><th>verdict</th><th>score</th><th>evidence</th></tr>")
         for c in case.get("checks", []):
             score = "" if c.get("score") is None else f"{c['score']:.2f}"

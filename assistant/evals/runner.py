@@ -20,13 +20,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import judges
+from . import helpfulness, judges
 from .datasets import Case, Dataset, DatasetError, Source
 from .judges import FAIL, PASS, UNCERTAIN, CheckResult
 
-CHECK_ORDER = ("framing", "terms", "grounding", "scope", "retrieval", "forbidden", "llm")
+HELPFULNESS_CHECKS = ("key_points", "lead", "no_repeat", "honest_gap", "length")
+CHECK_ORDER = ("framing", "terms", "grounding", "scope", "retrieval", "forbidden", "llm") + HELPFULNESS_CHECKS
 _THRESHOLD_CHECK = {"framing": "framing", "terms": "terms", "grounding": "grounding", "scope": "scope",
-                    "retrieval_recall_at_k": "retrieval", "forbidden": "forbidden", "llm": "llm"}
+                    "retrieval_recall_at_k": "retrieval", "forbidden": "forbidden", "llm": "llm",
+                    **{name: name for name in HELPFULNESS_CHECKS}}
+SKIPPED = "skipped"             # a case whose article is not in the corpus: not run, not counted
 
 
 @dataclass
@@ -44,6 +47,10 @@ class CaseResult:
     error: str = ""
     seconds: float = 0.0
     guard: dict = field(default_factory=dict)   # what the runtime guard did (service mode)
+    split: str = ""                 # helpfulness datasets: tune | heldout
+    kind: str = ""
+    article: str = ""
+    skipped: str = ""               # why the case was not run (verdict "skipped")
 
     @property
     def question(self) -> str:
@@ -73,6 +80,9 @@ class CaseResult:
             data["error"] = self.error
         if self.guard:
             data["guard"] = self.guard
+        for name in ("split", "kind", "article", "skipped"):
+            if getattr(self, name):
+                data[name] = getattr(self, name)
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -123,7 +133,67 @@ def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: l
         checks.append(judges.judge_forbidden(answer, case.forbidden, trace))
     if llm_judge is not None:
         checks.append(llm_judge.judge(case.question, answer, sources, case.expects_refusal))
+    checks += helpfulness_checks(case, answer, embeddings)
     return checks
+
+
+def helpfulness_checks(case: Case, answer: str, embeddings=None) -> list[CheckResult]:
+    """no_repeat and length on every in-scope case; key_points, lead, honest_gap where the case has the fields."""
+    if case.expects_refusal:
+        return []
+    checks = []
+    if case.key_points:
+        checks.append(helpfulness.judge_key_points(answer, case.key_points, embeddings))
+    if case.lead_any or case.kind or case.covered is False:
+        checks.append(helpfulness.judge_lead(answer, case.question, case.lead_any, case.kind, case.covered))
+    checks.append(helpfulness.judge_no_repeat(answer))
+    gap = helpfulness.judge_honest_gap(answer, case.covered)
+    if gap is not None:
+        checks.append(gap)
+    checks.append(helpfulness.judge_length(answer))
+    return checks
+
+
+# --- which cases can run ------------------------------------------------------------------------
+
+ANY_CORPUS, NO_ARTICLE = "seed", "none"
+
+
+def missing_article(case: Case, corpus_dir) -> str:
+    """Why the case cannot run on this corpus ('' when it can): its article is not corpus/<slug>.md."""
+    slug = case.article
+    if not slug or slug in (ANY_CORPUS, NO_ARTICLE) or corpus_dir is None:
+        return ""
+    if (Path(corpus_dir) / f"{slug}.md").is_file():
+        return ""
+    return f"article {slug!r} is not in the corpus ({Path(corpus_dir) / (slug + '.md')} does not exist)"
+
+
+def _skipped(case: Case, reason: str) -> CaseResult:
+    return CaseResult(case.id, case.turns, "", case.tags, SKIPPED, [], split=case.split or "", kind=case.kind or "",
+                      article=case.article or "", skipped=reason)
+
+
+def _tag(result: CaseResult, case: Case) -> CaseResult:
+    result.split, result.kind, result.article = case.split or "", case.kind or "", case.article or ""
+    return result
+
+
+def _needs_embeddings(dataset: Dataset) -> bool:
+    return any(c.key_points for c in dataset.cases)
+
+
+def default_embeddings(settings, searcher=None):
+    """The embeddings key_points uses: the searcher's own, else the configured factory; None if unavailable."""
+    found = getattr(searcher, "embeddings", None) if searcher is not None else None
+    if found is not None:
+        return found
+    try:
+        from ..embeddings import make_embeddings
+
+        return make_embeddings(settings)
+    except Exception:   # no model installed: key_points then gives uncertain for paraphrases
+        return None
 
 
 # --- the service's retrieval, recorded ----------------------------------------------------------
@@ -204,16 +274,26 @@ def _loop(cases: list[Case], console, label: str, fn: Callable[[Case], CaseResul
     return results
 
 
-def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_judge=None, console=None) -> list[CaseResult]:
+def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_judge=None, console=None,
+                embeddings=None) -> list[CaseResult]:
     from ..answering import EmptyQuestion
 
     k = service.settings.k
+    corpus_dir = getattr(service.settings, "corpus_dir", None)
+    if embeddings is None and _needs_embeddings(dataset):
+        embeddings = default_embeddings(service.settings, service.searcher)
     recorder = _RecordingSearcher(service.searcher)
     service.searcher = recorder
     glossary = getattr(service, "glossary", None)
     chunk_texts = _chunks_by_id(service.settings)
 
     def one(case: Case) -> CaseResult:
+        reason = missing_article(case, corpus_dir)
+        if reason:
+            return _skipped(case, reason)
+        return _tag(answer_case(case), case)
+
+    def answer_case(case: Case) -> CaseResult:
         started = time.perf_counter()
         history: list[dict] = []
         answer = None
@@ -239,7 +319,8 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
         grounding_sources = sources + _glossary_sources(glossary, answer.text)
         # Retrieval is judged on every passage the service retrieved for the answer (k per search).
         checks = judge_case(case, answer.text, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
-                            k=max(k, len(hits)), trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge)
+                            k=max(k, len(hits)), trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge,
+                            embeddings=embeddings)
         return CaseResult(case.id, case.turns, answer.text, case.tags, judges.combine(c.verdict for c in checks), checks,
                           answer.backend, sources, answer.scope, answer.question, seconds=time.perf_counter() - started,
                           guard=asdict(answer.guard))
@@ -300,14 +381,20 @@ def resolve_sources(sources: list[Source] | None, chunks) -> list[Source] | None
     return out
 
 
-def run_answers(dataset: Dataset, *, k: int, chunks=None, glossary=None, llm_judge=None, console=None) -> list[CaseResult]:
+def run_answers(dataset: Dataset, *, k: int, chunks=None, glossary=None, llm_judge=None, console=None,
+                embeddings=None, corpus_dir=None) -> list[CaseResult]:
+    """Grade recorded answers; cases whose article is not in `corpus_dir` (when given) are skipped."""
     def one(case: Case) -> CaseResult:
+        reason = missing_article(case, corpus_dir)
+        if reason:
+            return _skipped(case, reason)
         started = time.perf_counter()
         sources = resolve_sources(case.sources, chunks)
         grounding_sources = (sources + _glossary_sources(glossary, case.answer or "")) if sources else sources
-        checks = judge_case(case, case.answer or "", sources=grounding_sources, hits=sources, k=k, llm_judge=llm_judge)
-        return CaseResult(case.id, case.turns, case.answer or "", case.tags, judges.combine(c.verdict for c in checks),
-                          checks, case.backend or "answers-file", sources or [], seconds=time.perf_counter() - started)
+        checks = judge_case(case, case.answer or "", sources=grounding_sources, hits=sources, k=k, llm_judge=llm_judge,
+                            embeddings=embeddings)
+        return _tag(CaseResult(case.id, case.turns, case.answer or "", case.tags, judges.combine(c.verdict for c in checks),
+                               checks, case.backend or "answers-file", sources or [], seconds=time.perf_counter() - started), case)
 
     return _loop(dataset.cases, console, "grading", one)
 
@@ -318,9 +405,47 @@ def _rate(passed: int, total: int) -> float | None:
     return round(passed / total, 4) if total else None
 
 
+def _split_summary(cases: list[CaseResult]) -> dict:
+    """Per split (tune / heldout): case verdicts and each check's pass rate, reported separately."""
+    out: dict[str, dict] = {}
+    for split in sorted({r.split for r in cases if r.split}):
+        rows = [r for r in cases if r.split == split]
+        n = {v: sum(r.verdict == v for r in rows) for v in (PASS, FAIL, UNCERTAIN)}
+        checks = {}
+        for name in CHECK_ORDER:
+            applied = [c for r in rows for c in r.checks if c.name == name]
+            if applied:
+                passed = sum(c.verdict == PASS for c in applied)
+                checks[name] = {"applied": len(applied), "pass": passed, "pass_rate": _rate(passed, len(applied))}
+        out[split] = {"cases": len(rows), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
+                      "pass_rate": _rate(n[PASS], len(rows)), "checks": checks}
+    return out
+
+
+def _why(check: CheckResult) -> str:
+    """One line saying why a helpfulness check did not pass."""
+    ev = check.evidence or []
+    if check.name == "key_points":
+        missing = [e for e in ev if e.get("status") != "present"]
+        return "; ".join(f"{e['status']}: {e['point'][0]!r}" + (f" (best cosine {e['cosine']})" if "cosine" in e else "")
+                         for e in missing)[:400]
+    if check.name == "lead":
+        return "lead: " + " | ".join(ev[0].get("lead", []) if ev else [])[:400]
+    if check.name == "no_repeat":
+        return "; ".join(f"{e['sentence']!r} repeats {e['repeats']!r}" for e in ev)[:400]
+    return "; ".join(str(e.get("detail") or e.get("span") or "") for e in ev if e.get("detail") or e.get("span"))[:400]
+
+
+def _helpfulness_failures(cases: list[CaseResult]) -> list[dict]:
+    """Each helpfulness check that did not pass: which case, which split, why."""
+    return [{"id": r.id, "split": r.split, "check": c.name, "verdict": c.verdict, "why": _why(c)}
+            for r in cases for c in r.checks if c.name in HELPFULNESS_CHECKS and c.verdict != PASS]
+
+
 def summarise(result: RunResult) -> dict:
     ds = result.dataset
-    cases = result.cases
+    skipped = [r for r in result.cases if r.verdict == SKIPPED]
+    cases = [r for r in result.cases if r.verdict != SKIPPED]
     counts = {v: sum(c.verdict == v for c in cases) for v in (PASS, FAIL, UNCERTAIN)}
     checks: dict[str, dict] = {}
     for name in CHECK_ORDER + tuple(sorted({c.name for r in cases for c in r.checks} - set(CHECK_ORDER))):
@@ -330,6 +455,9 @@ def summarise(result: RunResult) -> dict:
         n = {v: sum(c.verdict == v for c in applied) for v in (PASS, FAIL, UNCERTAIN)}
         checks[name] = {"applied": len(applied), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
                         "pass_rate": _rate(n[PASS], len(applied))}
+    splits = _split_summary(cases)
+    for name, row in checks.items():
+        row["splits"] = {sp: v["checks"][name] for sp, v in splits.items() if name in v["checks"]}
 
     retrieval = None
     rows = [c for r in cases for c in r.checks if c.name == "retrieval" and c.detail]
@@ -393,6 +521,8 @@ def summarise(result: RunResult) -> dict:
         "k": result.k,
         "llm_judge": result.llm_judge,
         "cases": len(cases),
+        "skipped": len(skipped),
+        "skipped_cases": [{"id": r.id, "reason": r.skipped} for r in skipped],
         "passed": counts[PASS],
         "failed": counts[FAIL],
         "uncertain": counts[UNCERTAIN],
@@ -402,6 +532,8 @@ def summarise(result: RunResult) -> dict:
         "checks": checks,
         "retrieval": retrieval,
         "tags": tags,
+        "splits": splits,
+        "helpfulness_failures": _helpfulness_failures(cases),
         "framing_failures": framing_failures,
         "failed_cases": [r.id for r in cases if r.verdict == FAIL],
         "uncertain_cases": [r.id for r in cases if r.verdict == UNCERTAIN],
@@ -435,6 +567,8 @@ def load_baseline(path: Path) -> dict[str, dict]:
         raise DatasetError("is not an eval report.json (no 'cases' list)", path)
     out = {}
     for n, case in enumerate(data["cases"]):
+        if isinstance(case, dict) and case.get("verdict") == SKIPPED:
+            continue
         if not isinstance(case, dict) or not isinstance(case.get("id"), str) or case.get("verdict") not in judges.VERDICTS:
             raise DatasetError(f"case {n} has no id/verdict", path, None, f"cases[{n}]")
         checks = {c.get("name"): c.get("verdict") for c in case.get("checks", []) if isinstance(c, dict)}
@@ -447,7 +581,7 @@ def compare(result: RunResult, baseline: dict[str, dict]) -> tuple[list[dict], l
     regressions, improvements = [], []
     for r in result.cases:
         before = baseline.get(r.id)
-        if before is None:
+        if before is None or r.verdict == SKIPPED:
             continue
         if before["verdict"] == PASS and r.verdict != PASS:
             flipped = [c.name for c in r.checks if c.verdict != PASS and before["checks"].get(c.name, PASS) == PASS]

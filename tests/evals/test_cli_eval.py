@@ -57,7 +57,9 @@ def _answers_file(path, answer):
 
 
 def test_baseline_reports_a_case_that_flips(run_cli, tmp_path):
-    good = "AQ views sprint speed as the result of aggressive sprint-system relationships organizing together continuously during sprinting."
+    good = ("AQ views sprint speed as the result of aggressive sprint-system relationships organizing together continuously "
+            "during sprinting. Here is how AQ sees it. That is the short version. It is not about one single cue. "
+            "It is about how things work together.")   # 40+ words: the length check applies to every answer
     _answers_file(tmp_path / "a.jsonl", good)
     first = run_cli(["--json", "--answers", str(tmp_path / "a.jsonl"), "--report", str(tmp_path / "before")])
     assert first.exit_code == 0, first.stdout + first.stderr

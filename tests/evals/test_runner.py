@@ -56,7 +56,10 @@ class FakeService:
                       trace=[{"sentence": text, "chunk_id": "c1"}])
 
 
-GOOD = "AQ views sprint speed as the result of aggressive sprint-system relationships organizing together continuously during sprinting."
+# One grounded sentence plus short connective ones (too few content words to be graded for grounding), so the
+# answer also meets the length check (40-160 words) that applies to every in-scope answer.
+PAD = " Here is how AQ sees it. That is the short version. It is not about one single cue. It is about how things work together."
+GOOD = "AQ views sprint speed as the result of aggressive sprint-system relationships organizing together continuously during sprinting." + PAD
 
 
 def test_multi_turn_feeds_prior_turns_as_history_and_checks_the_last_answer():
@@ -69,7 +72,7 @@ def test_multi_turn_feeds_prior_turns_as_history_and_checks_the_last_answer():
     assert svc.calls[1][1] == [{"role": "user", "content": "Why does my sprint feel off?"},
                                {"role": "assistant", "content": "First answer, no terms here at all."}]
     assert r.answer == GOOD and r.verdict == PASS
-    assert [c.name for c in r.checks] == ["framing", "terms", "grounding", "scope", "retrieval"]
+    assert [c.name for c in r.checks] == ["framing", "terms", "grounding", "scope", "retrieval", "no_repeat", "length"]
     assert r.check("retrieval").detail["first_rank"] == 1
     assert svc.searcher.__class__ is FakeSearcher  # the recording wrapper is removed afterwards
 
