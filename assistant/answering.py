@@ -74,13 +74,6 @@ class AnswerDelta:
 
 # --- prompting -----------------------------------------------------------------------------------
 
-DOCTRINE = (
-    "AQ's central claim: \"coordination\" is the athlete's label for how improved sprinting FEELS when "
-    "sprint-system relationships improve together. It is not the cause of speed. Never say or imply that "
-    "coordination causes, drives, determines or explains speed, or that becoming more coordinated makes "
-    "an athlete faster. Speak of what may be improving (or disrupted) underneath instead."
-)
-
 SYSTEM_TEMPLATE = """You are AQ Coach, a sprint coach who explains sprinting in AQ's terms.
 {doctrine}
 
@@ -130,6 +123,12 @@ class AnsweringService:
         self.searcher = searcher
         self.glossary = glossary
         self.composer = make_composer(glossary)
+        from .indexing import doctrine_for
+
+        # The doctrine statement and the fixed queries are AQ's data (corpus/doctrine.yaml), read once.
+        doctrine = doctrine_for(settings)
+        self.doctrine_text = str(doctrine.get("statement", ""))
+        self.fixed_queries = {k: str(v) for k, v in (doctrine.get("queries") or {}).items()}
         self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
 
@@ -234,13 +233,14 @@ class AnsweringService:
         """The athlete's question first; doctrine and training questions also pull in the passages
         AQ wrote for exactly that (the FAQ on cause, the speed-training section)."""
         k = self.settings.k
-        if intent.kind == "injection":
-            return self.searcher.search(_DOCTRINE_QUERY, k)
+        doctrine_q, training_q = self.fixed_queries.get("doctrine"), self.fixed_queries.get("training")
+        if intent.kind == "injection" and doctrine_q:
+            return self.searcher.search(doctrine_q, k)
         hits = self.searcher.search(question, k)
-        extras = {"doctrine": [_DOCTRINE_QUERY], "training": [_TRAINING_QUERY]}.get(intent.kind, [])
+        extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(intent.kind, [])
         if intent.kind == "doctrine" and _TRAINING_WORDS.search(question):
-            extras.append(_TRAINING_QUERY)  # "will improving my coordination make me faster?" is about training too
-        for extra in extras:
+            extras.append(training_q)  # "will improving my coordination make me faster?" is about training too
+        for extra in filter(None, extras):
             seen = {h.id for h in hits}
             hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
         return hits
@@ -269,7 +269,7 @@ class AnsweringService:
 
     def _answer_with_llm(self, llm, question, history, hits, composition, intent, timings, notices) -> Answer:
         inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": ""}
-        chain = _answer_chain(llm, self.glossary, focus=f"{question}\n{inputs['context']}")
+        chain = _answer_chain(llm, self.glossary, self.doctrine_text, focus=f"{question}\n{inputs['context']}")
         evidence: list[str] = []
         attempts = 0
         t = time.perf_counter()
@@ -346,16 +346,14 @@ def _lc_history(history: list[dict]):
     return [HumanMessage(m["content"]) if m["role"] == "user" else AIMessage(m["content"]) for m in history]
 
 
-_DOCTRINE_QUERY = "Does AQ believe coordination is the cause of sprint speed? AQ views coordination as the athlete's description of the result"
 _TRAINING_WORDS = re.compile(r"\b(train\w*|improv\w*|drills?|work on|practi[cs]e\w*|exercis\w*)\b", re.I)
-_TRAINING_QUERY = "What this means for speed training: what athletes may need to improve, AQ focuses on improving"
 
 
-def _answer_chain(llm: LLMBackend, glossary: Glossary, focus: str = ""):
+def _answer_chain(llm: LLMBackend, glossary: Glossary, doctrine: str, focus: str = ""):
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    system = SYSTEM_TEMPLATE.format(doctrine=DOCTRINE, glossary=_glossary_lines(glossary, focus))
+    system = SYSTEM_TEMPLATE.format(doctrine=doctrine, glossary=_glossary_lines(glossary, focus))
     prompt = ChatPromptTemplate.from_messages([
         ("system", system.replace("{", "{{").replace("}", "}}")),
         MessagesPlaceholder("history"),

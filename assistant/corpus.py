@@ -192,3 +192,18 @@ def load_glossary(path: Path) -> Glossary:
             )
         )
     return Glossary(terms)
+
+
+# --- doctrine ----------------------------------------------------------------------------------
+
+def load_doctrine(path: Path) -> dict:
+    """corpus/doctrine.yaml: AQ's doctrine statement, fixed queries and markers (see the file)."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"doctrine {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CorpusError(f"doctrine {path} must be a mapping of fields")
+    return data

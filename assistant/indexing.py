@@ -10,11 +10,13 @@ from pathlib import Path
 
 from .chunking import Chunk, chunk_corpus
 from .config import Settings
-from .corpus import Glossary, load_corpus, load_glossary
+from .corpus import Glossary, load_corpus, load_doctrine, load_glossary
 from .embeddings import make_embeddings
 from .importer import ImportResult, import_article
 from .retrieval import HybridSearcher
 from .store import IngestReport, ingest
+
+DOCTRINE_FILE = "doctrine.yaml"
 
 
 def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult], list[str]]:
@@ -63,6 +65,12 @@ def ingest_corpus(
 
 def glossary_for(settings: Settings) -> Glossary:
     return load_glossary(settings.glossary_path)
+
+
+def doctrine_for(settings: Settings) -> dict:
+    """The corpus's doctrine.yaml; a corpus folder without one uses the project's (the doctrine is AQ's, not an article's)."""
+    own = settings.corpus_dir / DOCTRINE_FILE
+    return load_doctrine(own if own.exists() else Settings.model_fields["corpus_dir"].default / DOCTRINE_FILE)
 
 
 def open_searcher(settings: Settings, embeddings=None) -> HybridSearcher:

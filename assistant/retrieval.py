@@ -48,11 +48,15 @@ _stemmer = None
 
 def tokenize(text: str) -> list[str]:
     """Lower-case, drop stop words, stem (Snowball via PyStemmer)."""
-    global _stemmer
     # The corpus writes ’ (athlete’s) and people type ' : normalise, keep "n't" as "not", then
     # split at apostrophes so "athlete’s" and "athlete's" both give "athlete".
     text = text.lower().translate(_APOSTROPHES).replace("n't", " not").replace("-", " ")
-    words = [w for w in _TOKEN.findall(text) if w not in _stopwords()]
+    return stem_words([w for w in _TOKEN.findall(text) if w not in _stopwords()])
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """Snowball-stem words with the one shared PyStemmer instance (it is not thread-safe)."""
+    global _stemmer
     with _stemmer_lock:
         if _stemmer is None:
             import Stemmer

@@ -12,10 +12,9 @@ Each returns a `CheckResult` (pass / fail / uncertain) with evidence saying why.
 from __future__ import annotations
 
 import re
-import threading
 
 from ..guard import split_sentences
-from ..retrieval import tokenize
+from ..retrieval import stem_words, tokenize
 from .judges import FAIL, PASS, UNCERTAIN, CheckResult, _cosine
 
 # MiniLM cosine, phrase vs answer sentence/clause. Tuned on the tune split of
@@ -36,8 +35,6 @@ _CITATION = re.compile(r"\s*\[\^?\d+(?:\s*[,\-]\s*\d+)*\]")
 _SOURCES_HEAD = re.compile(r"^\s*(?:#+\s*)?[*_]*\s*(?:sources?|references?)\s*[*_]*\s*:?\s*[*_]*\s*$", re.I)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
-_stemmer = None
-_stem_lock = threading.Lock()
 
 
 # --- normalising --------------------------------------------------------------------------------
@@ -64,14 +61,7 @@ def sentences(answer: str) -> list[str]:
 
 def stems(text: str) -> list[str]:
     """Every word (stop words kept), Snowball-stemmed: plural and verb-form tolerant."""
-    global _stemmer
-    words = [w.replace("'", "") for w in _WORD.findall(normalise(text).replace("-", " "))]
-    with _stem_lock:
-        if _stemmer is None:
-            import Stemmer
-
-            _stemmer = Stemmer.Stemmer("english")
-        return _stemmer.stemWords(words)
+    return stem_words([w.replace("'", "") for w in _WORD.findall(normalise(text).replace("-", " "))])
 
 
 PHRASE_GAP = 4                 # extra words a phrase may be spread over, in order ("easier for the system to organize")
