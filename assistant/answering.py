@@ -17,9 +17,8 @@ from .backends import LLMBackend, LLMUnavailable, make_composer, make_llm
 from .config import Settings
 from .corpus import Glossary
 from .guard import judge_framing
+from .plan import QuestionPlan, plan_question
 from .retrieval import HybridSearcher, SearchHit
-from .scope import (INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up, leans_on_previous, named_terms,
-                    names_off_topic)
 
 
 class EmptyQuestion(ValueError):
@@ -58,6 +57,7 @@ class Answer:
     intent: str = "general"
     notices: list[str] = field(default_factory=list)
     trace: list[dict] = field(default_factory=list)   # composer: each sentence with its chunk id
+    plan: dict = field(default_factory=dict)          # the question plan (assistant.plan) the answer followed
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -122,13 +122,11 @@ class AnsweringService:
         self.settings = settings
         self.searcher = searcher
         self.glossary = glossary
-        self.composer = make_composer(glossary)
         from .indexing import doctrine_for
 
-        # The doctrine statement and the fixed queries are AQ's data (corpus/doctrine.yaml), read once.
-        doctrine = doctrine_for(settings)
-        self.doctrine_text = str(doctrine.get("statement", ""))
-        self.fixed_queries = {k: str(v) for k, v in (doctrine.get("queries") or {}).items()}
+        # The doctrine, its fixed queries and texts are AQ's data (corpus/doctrine.yaml), read once.
+        self.doctrine = doctrine_for(settings)
+        self.composer = make_composer(glossary, self.doctrine, getattr(searcher, "embeddings", None), settings)
         self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
 
@@ -155,31 +153,34 @@ class AnsweringService:
         history = _clean_history(history, self.settings.history_turns)
         llm = self.llm(backend)
 
-        standalone, intent = self._resolve(question, history, llm)
+        plan = self.plan(question, history, llm)
+        standalone = plan.standalone
         timings = {"resolve_ms": _ms(started)}
 
-        if not intent.in_scope:
-            text = INJURY_TEXT if intent.kind == "injury" else OUT_OF_SCOPE_TEXT
+        if not plan.in_scope:
+            text = self.doctrine.text("injury" if plan.intent == "injury" else "out_of_scope")
             verdict = judge_framing(text)
             return Answer(text, [], backend, GuardReport(True, verdict.verdict, "passed"), {**timings, "total_ms": _ms(started)},
-                          standalone, scope="out", intent=intent.kind, notices=notices, trace=[{"sentence": text, "chunk_id": ""}])
+                          standalone, scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
+                          plan=plan.as_dict())
 
         t = time.perf_counter()
-        hits = self._retrieve(standalone, intent)
+        hits, context = self._retrieve(plan)
         timings["retrieve_ms"] = _ms(t)
 
         t = time.perf_counter()
-        composition = self.composer.compose(standalone, hits, intent)
+        qvec = self.searcher.query_vector(standalone) if hasattr(self.searcher, "query_vector") else None
+        composition = self.composer.compose(plan, hits, qvec)
         timings["compose_ms"] = _ms(t)
 
-        if llm is None or intent.kind == "injection":
+        if llm is None or plan.intent == "injection":
             text, guard = self._guard_composed(composition.text)
             used = [cid for _, cid in composition.trace if cid]
             answer = Answer(text, self._sources(hits, used), "composer", guard, timings, standalone,
-                            intent=intent.kind, notices=notices,
-                            trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace])
+                            intent=plan.intent, notices=notices,
+                            trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
         else:
-            answer = self._answer_with_llm(llm, standalone, history, hits, composition, intent, timings, notices)
+            answer = self._answer_with_llm(llm, standalone, history, context, composition, plan, timings, notices, hits)
         answer.timings["total_ms"] = _ms(started)
         return answer
 
@@ -195,55 +196,41 @@ class AnsweringService:
         yield answer
 
     # -- steps ---------------------------------------------------------------------------------
-    def _resolve(self, question: str, history: list[dict], llm: LLMBackend | None) -> tuple[str, Intent]:
-        """A standalone question and its intent; follow-ups borrow the previous turn's topic."""
-        intent = classify(question, self.glossary)
-        previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-        # A question with no sprint words but a pronoun ("and what happens when it gets worse?") leans on
-        # the previous turn too, unless it names an off-topic subject of its own.
-        borrows = is_follow_up(question, self.glossary) or (
-            intent.kind == "out_of_scope" and not names_off_topic(question) and leans_on_previous(question))
-        if not previous or intent.kind in ("injection", "injury") or not borrows:
-            return question, intent
-        if intent.kind == "out_of_scope" and classify(previous, self.glossary).in_scope is False:
-            return question, intent
-        standalone = f"{previous} {question}"
-        if llm is not None:
+    def plan(self, question: str, history: list[dict], llm: LLMBackend | None = None) -> QuestionPlan:
+        """The turn's question plan, computed once; with an LLM, a follow-up is condensed by it."""
+        def condense(q: str) -> str | None:
             try:
-                condensed = llm.invoke(_condense_chain(llm), {"history": _history_text(history), "question": question}).strip()
-                if 8 <= len(condensed) <= 400:
-                    standalone = condensed.splitlines()[0]
+                return llm.invoke(_condense_chain(llm), {"history": _history_text(history), "question": q}).strip()
             except LLMUnavailable:
-                pass  # the composer's way (previous topic + follow-up) still works
-        resolved = classify(standalone, self.glossary)
-        if re.search(r"\b(fix|improve|train|work on|drills?|what (can|should) i do)\b", question, re.I):
-            resolved.kind = "training"
-        if not resolved.in_scope:
-            resolved = classify(previous, self.glossary)
-        if resolved.kind == "term" and intent.kind != "term" and not named_terms(question, self.glossary):
-            # the follow-up keeps the topic, not the request for a definition; but "and the swing
-            # side?" after "what is the pushing side?" asks for the new term's definition
-            resolved.kind = "general"
-        # "and the swing side?" after "what is the pushing side?": the follow-up's own terms lead.
-        own = [t for t in intent.terms if t in resolved.terms]
-        resolved.terms = own + [t for t in resolved.terms if t not in own]
-        return standalone, resolved
+                return None  # the composer's way (previous topic + follow-up) still works
 
-    def _retrieve(self, question: str, intent: Intent) -> list[SearchHit]:
-        """The athlete's question first; doctrine and training questions also pull in the passages
-        AQ wrote for exactly that (the FAQ on cause, the speed-training section)."""
+        return plan_question(question, history, self.glossary, self.doctrine, condense if llm is not None else None)
+
+    def _retrieve(self, plan: QuestionPlan) -> tuple[list[SearchHit], list[SearchHit]]:
+        """The passages for the composer and those for an LLM's context (the top k, and the extras).
+
+        The athlete's question first; doctrine and training questions also pull in the passages
+        AQ wrote for exactly that (the FAQ on cause, the speed-training section). The composer ranks
+        units from composer_k chunks: more choice costs it little, while an LLM reads every line."""
         k = self.settings.k
-        doctrine_q, training_q = self.fixed_queries.get("doctrine"), self.fixed_queries.get("training")
-        if intent.kind == "injection" and doctrine_q:
-            return self.searcher.search(doctrine_q, k)
-        hits = self.searcher.search(question, k)
-        extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(intent.kind, [])
-        if intent.kind == "doctrine" and _TRAINING_WORDS.search(question):
+        queries = self.doctrine.queries
+        doctrine_q, training_q = queries.get("doctrine"), queries.get("training")
+        if plan.intent == "injection" and doctrine_q:
+            hits = self.searcher.search(doctrine_q, k)
+            return hits, hits
+        wide = self.searcher.search(plan.standalone, max(k, self.settings.composer_k))
+        hits = wide[:k]
+        extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(plan.intent, [])
+        if plan.wants_training and training_q not in extras:
             extras.append(training_q)  # "will improving my coordination make me faster?" is about training too
+        for part in plan.parts:  # each part of a two-part question finds its own passages
+            seen = {h.id for h in hits}
+            hits += [h for h in self.searcher.search(part.standalone, 2) if h.id not in seen]
         for extra in filter(None, extras):
             seen = {h.id for h in hits}
             hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
-        return hits
+        seen = {h.id for h in hits}
+        return hits + [h for h in wide[k:] if h.id not in seen], hits
 
     def _fixed_search(self, query: str, k: int) -> list[SearchHit]:
         """Search for one of the service's own fixed queries, remembered per index version: the
@@ -267,9 +254,9 @@ class AnsweringService:
         final = judge_framing(kept)
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
 
-    def _answer_with_llm(self, llm, question, history, hits, composition, intent, timings, notices) -> Answer:
+    def _answer_with_llm(self, llm, question, history, hits, composition, plan, timings, notices, composed_hits) -> Answer:
         inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": ""}
-        chain = _answer_chain(llm, self.glossary, self.doctrine_text, focus=f"{question}\n{inputs['context']}")
+        chain = _answer_chain(llm, self.glossary, self.doctrine.statement, focus=f"{question}\n{inputs['context']}")
         evidence: list[str] = []
         attempts = 0
         t = time.perf_counter()
@@ -283,7 +270,7 @@ class AnsweringService:
                     action = "passed" if attempt == 0 else "regenerated"
                     return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
                                   GuardReport(True, "pass", action, attempts, evidence), timings, question,
-                                  intent=intent.kind, notices=notices)
+                                  intent=plan.intent, notices=notices, plan=plan.as_dict())
                 problem = verdict.evidence or (["the answer repeated itself"] if _degenerate(text) else ["empty or unclear answer"])
                 evidence.extend(problem)
                 inputs["correction"] = CORRECTION.format(evidence="; ".join(problem)[:300])
@@ -295,9 +282,9 @@ class AnsweringService:
         text, guard = self._guard_composed(composition.text)
         guard.action, guard.attempts, guard.evidence, guard.notice = action, attempts, evidence, notice
         used = [cid for _, cid in composition.trace if cid]
-        return Answer(text, self._sources(hits, used), f"composer (fallback from {llm.name})", guard, timings, question,
-                      intent=intent.kind, notices=[*notices, notice],
-                      trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace])
+        return Answer(text, self._sources(composed_hits, used), f"composer (fallback from {llm.name})", guard, timings, question,
+                      intent=plan.intent, notices=[*notices, notice],
+                      trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
 
     def _sources(self, hits: list[SearchHit], used_ids: list[str]) -> list[Source]:
         by_id = {h.id: h for h in hits}
@@ -344,9 +331,6 @@ def _lc_history(history: list[dict]):
     from langchain_core.messages import AIMessage, HumanMessage
 
     return [HumanMessage(m["content"]) if m["role"] == "user" else AIMessage(m["content"]) for m in history]
-
-
-_TRAINING_WORDS = re.compile(r"\b(train\w*|improv\w*|drills?|work on|practi[cs]e\w*|exercis\w*)\b", re.I)
 
 
 def _answer_chain(llm: LLMBackend, glossary: Glossary, doctrine: str, focus: str = ""):

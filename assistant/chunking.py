@@ -3,17 +3,21 @@
 A chunk never spans two sections. Inside a section the article is written as lead lines
 ("For example:", "AQ looks deeper into:") followed by bullet fragments, so a lead and its list
 form one block and blocks are never split apart unless a block alone exceeds the chunk size.
-Each FAQ answer is its own chunk, stored with its question.
+Each FAQ answer is its own chunk, stored with its question. Each chunk carries its answer units
+(assistant.units), parsed here once rather than by the composer on every question.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from langchain_core.documents import Document
 
 from .corpus import Article, Section
+from .doctrine import Doctrine
+from .doctrine import load as load_doctrine
+from .units import AnswerUnit, dump_units, parse_units
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Chunk:
     kind: str          # "section" or "faq"
     question: str      # the FAQ question, "" for section chunks
     order: int         # position of the chunk in its section (so an edit re-embeds only that section)
+    units: tuple[AnswerUnit, ...] = ()   # what an answer can quote from it (with embeddings after ingest)
 
     @property
     def body(self) -> str:
@@ -41,6 +46,7 @@ class Chunk:
             "kind": self.kind,
             "question": self.question,
             "order": self.order,
+            "units": dump_units(self.units),
         }
 
     def to_document(self) -> Document:
@@ -144,21 +150,27 @@ def chunk_section(article: Article, section: Section, size: int, overlap: int, s
     return out
 
 
-def chunk_article(article: Article, size: int = 700, overlap: int = 0) -> list[Chunk]:
-    """All chunks of one article; navigation sections are not coaching content and are left out."""
+def with_units(chunk: Chunk, doctrine: Doctrine) -> Chunk:
+    return replace(chunk, units=parse_units(chunk.body, chunk.kind, chunk.section, doctrine, chunk.question))
+
+
+def chunk_article(article: Article, size: int = 700, overlap: int = 0, doctrine: Doctrine | None = None) -> list[Chunk]:
+    """All chunks of one article, with their answer units; navigation sections are not coaching
+    content and are left out."""
+    doctrine = doctrine or load_doctrine()
     chunks: list[Chunk] = []
     for section in article.sections:
         if section.navigation:
             continue
-        chunks.extend(chunk_section(article, section, size, overlap, start=0))
+        chunks.extend(with_units(c, doctrine) for c in chunk_section(article, section, size, overlap, start=0))
     return chunks
 
 
-def chunk_corpus(articles: list[Article], size: int = 700, overlap: int = 0) -> list[Chunk]:
+def chunk_corpus(articles: list[Article], size: int = 700, overlap: int = 0, doctrine: Doctrine | None = None) -> list[Chunk]:
     chunks: list[Chunk] = []
     seen: set[str] = set()
     for article in articles:
-        for chunk in chunk_article(article, size, overlap):
+        for chunk in chunk_article(article, size, overlap, doctrine):
             if chunk.id not in seen:  # identical text in one section is one chunk, never a duplicate
                 seen.add(chunk.id)
                 chunks.append(chunk)

@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=50, description="Longer questions are shortened to this, with a notice.")
     history_turns: int = Field(6, ge=0, description="How many earlier messages are used to resolve follow-ups.")
 
+    # composer: how answer units are ranked and how long an answer runs
+    composer_k: int = Field(8, ge=1, le=50, description="How many chunks the composer ranks answer units from (retrieval's k is for sources and the LLM's context).")
+    composer_semantic_weight: float = Field(1.0, ge=0, description="Weight of the unit's embedding cosine to the question.")
+    composer_lexical_weight: float = Field(0.6, ge=0, description="Weight of the words (stemmed) the unit shares with the question and its AQ terms.")
+    composer_rank_weight: float = Field(0.1, ge=0, description="Weight of the unit's chunk rank in retrieval (1/(1+rank)).")
+    composer_term_weight: float = Field(0.25, ge=0, description="Bonus for a unit naming an AQ term the question names.")
+    composer_marker_weight: float = Field(0.3, ge=0, description="Bonus for a unit the plan asks for: a training unit for how-to questions, a doctrine unit for doctrine questions.")
+    composer_stance_weight: float = Field(0.2, ge=0, description="Bonus, for a yes/no question, for a unit that takes a stance (an FAQ verdict, or a negation such as 'does not always mean').")
+    composer_kind_bonus: dict[str, float] = Field(
+        {"faq": 0.1, "summary": 0.08, "definition": 0.06, "list": 0.04, "sentence": 0.0},
+        description="Bonus per unit kind: FAQ answers and summaries say a point most directly.")
+    composer_mmr_lambda: float = Field(0.75, ge=0, le=1, description="Maximal marginal relevance: 1 ranks by relevance only, lower favours units unlike those already chosen.")
+    composer_support_cosine: float = Field(0.35, ge=-1, le=1, description="Least cosine to the question for a supporting unit.")
+    composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description="Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question.")
+    composer_min_words: int = Field(90, ge=10, description="Supporting units are added until the answer has at least this many words.")
+    composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
+
     # ui
     host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from .chunking import Chunk, chunk_corpus
 from .config import Settings
-from .corpus import Glossary, load_corpus, load_doctrine, load_glossary
+from .corpus import Glossary, load_corpus, load_glossary
+from .doctrine import DOCTRINE_FILE, Doctrine
+from .doctrine import load as load_doctrine
 from .embeddings import make_embeddings
 from .importer import ImportResult, import_article
 from .retrieval import HybridSearcher
 from .store import IngestReport, ingest
 
-DOCTRINE_FILE = "doctrine.yaml"
 
 
 def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult], list[str]]:
@@ -34,7 +35,24 @@ def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult
 
 def corpus_chunks(settings: Settings, corpus_dir: Path | None = None) -> tuple[list[Chunk], list[str]]:
     articles, warnings = load_corpus(corpus_dir or settings.corpus_dir)
-    return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap), warnings
+    return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap, doctrine_for(settings)), warnings
+
+
+def embed_units(chunks: list[Chunk], embeddings, batch_size: int = 64) -> list[Chunk]:
+    """Each chunk with its answer units' embeddings, so the composer never embeds at question time."""
+    from dataclasses import replace
+
+    from .units import with_vectors
+
+    texts = [u.match_text for c in chunks for u in c.units]
+    vectors: list = []
+    for start in range(0, len(texts), batch_size):
+        vectors.extend(embeddings.embed_documents(texts[start:start + batch_size]))
+    out, pos = [], 0
+    for c in chunks:
+        out.append(replace(c, units=with_vectors(c.units, vectors[pos:pos + len(c.units)])))
+        pos += len(c.units)
+    return out
 
 
 def ingest_corpus(
@@ -51,10 +69,11 @@ def ingest_corpus(
     chunks, warnings = corpus_chunks(settings, corpus_dir)
     if on_chunks:
         on_chunks(len(chunks))
+    embeddings = embeddings or make_embeddings(settings)
     return ingest(
         settings,
-        chunks,
-        embeddings or make_embeddings(settings),
+        embed_units(chunks, embeddings, settings.embedding_batch_size),
+        embeddings,
         rebuild=rebuild,
         warnings=warnings,
         progress=progress,
@@ -67,10 +86,10 @@ def glossary_for(settings: Settings) -> Glossary:
     return load_glossary(settings.glossary_path)
 
 
-def doctrine_for(settings: Settings) -> dict:
+def doctrine_for(settings: Settings) -> Doctrine:
     """The corpus's doctrine.yaml; a corpus folder without one uses the project's (the doctrine is AQ's, not an article's)."""
-    own = settings.corpus_dir / DOCTRINE_FILE
-    return load_doctrine(own if own.exists() else Settings.model_fields["corpus_dir"].default / DOCTRINE_FILE)
+    own = Path(settings.corpus_dir) / DOCTRINE_FILE
+    return load_doctrine(own if own.exists() else None)
 
 
 def open_searcher(settings: Settings, embeddings=None) -> HybridSearcher:

@@ -23,6 +23,7 @@ from pydantic import ConfigDict
 from .config import Settings
 from .corpus import Glossary
 from .store import StoreError, get_collection, index_status, open_client
+from .units import load_units
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
@@ -78,13 +79,14 @@ class SearchHit:
     source: str = ""
     bm25_rank: int | None = None
     vector_rank: int | None = None
+    units: tuple | None = field(default=None, repr=False, compare=False)   # its answer units; None: not stored
 
     @property
     def body(self) -> str:
         return self.text.split("\n", 1)[1] if "\n" in self.text else self.text
 
     def as_dict(self, full: bool = False) -> dict:
-        data = asdict(self)
+        data = {k: v for k, v in asdict(self).items() if k != "units"}
         if not full:
             data.pop("text")
         return data
@@ -149,6 +151,8 @@ class HybridSearcher:
         self._checked = 0.0
         self._collection = None
         self._by_id: dict[str, int] = {}
+        self._units: list[tuple] = []
+        self._vectors: dict[str, list[float]] = {}
 
     # -- index version ------------------------------------------------------------------------
     def status(self):
@@ -171,6 +175,7 @@ class HybridSearcher:
                 metas = [m or {} for m in data["metadatas"]]
                 self._bm25 = _BM25Index(data["ids"], data["documents"], metas)
                 self._by_id = {m.get("id", i): n for n, (i, m) in enumerate(zip(data["ids"], metas))}
+                self._units = [load_units(str(m["units"])) if "units" in m else None for m in metas]  # parsed once
                 self._version = status.version
             self._checked = now
 
@@ -179,8 +184,20 @@ class HybridSearcher:
         return self._version
 
     # -- search -------------------------------------------------------------------------------
-    def _vector_ranks(self, query: str, n: int) -> list[int]:
+    def query_vector(self, query: str) -> list[float]:
+        """The query's embedding; the last few are kept, so the composer reuses retrieval's."""
+        with self._lock:
+            if query in self._vectors:
+                return self._vectors[query]
         vector = self.embeddings.embed_query(query)
+        with self._lock:
+            self._vectors[query] = vector
+            while len(self._vectors) > 64:
+                self._vectors.pop(next(iter(self._vectors)))
+        return vector
+
+    def _vector_ranks(self, query: str, n: int) -> list[int]:
+        vector = self.query_vector(query)
         result = self._collection.query(query_embeddings=[vector], n_results=min(n, len(self._bm25.ids)), include=["metadatas"])
         out = []
         for i, meta in zip(result["ids"][0], result["metadatas"][0]):
@@ -223,6 +240,7 @@ class HybridSearcher:
                     source=str(meta.get("source", "")),
                     bm25_rank=bm25_ranks.index(pos) + 1 if pos in bm25_ranks else None,
                     vector_rank=vector_ranks.index(pos) + 1 if pos in vector_ranks else None,
+                    units=self._units[pos],
                 )
             )
         return hits

@@ -10,22 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 from .corpus import Glossary
+from .doctrine import Doctrine
+from .doctrine import load as load_doctrine
 
-# Topics AQ Coach does not cover. Injury gets its own answer: it must point to a professional.
-_INJURY = re.compile(
-    r"\b(injur\w*|rehab\w*|physio\w*|hurt\w*|pain\w*|painful|strain\w*|sprain\w*|tear|torn|pulled (?:a |my )?\w+|"
-    r"tendon\w*|tendinitis|tendinopathy|shin splints?|sore(?:ness)?|swollen|swelling|fracture\w*|concussion|surgery|"
-    r"tore|ripped|broke|broken|dislocat\w*|inflam\w*|aches?|aching|achy|cramp\w*|acl|mcl)\b",
-    re.I,
-)
-_OUT_OF_SCOPE = re.compile(
-    r"\b(nutrition\w*|diet\w*|eat|eating|food|meal\w*|protein|carb\w*|calori\w*|supplement\w*|creatine|caffeine|vitamin\w*|"
-    r"hydrat\w*|weight loss|lose weight|sleep\w*|"
-    r"marathon\w*|half[- ]marathon|ultra\w*|[0-9]+ ?k pace|pacing|pace plan|"
-    r"who won|winner|world record|olympic\w*|results?|medal\w*|championships?|"
-    r"weather|stock\w*|bitcoin|recipe\w*|cover letter|poem|python code|javascript|homework)\b",
-    re.I,
-)
 _INJECTION = re.compile(
     r"(ignore (all |any |your |the |previous |prior )*(instructions|rules|prompt|guidelines|system)|"
     r"disregard (your|the|all|previous)|system prompt|developer mode|jailbreak|you are now|pretend (to be|you)|"
@@ -43,20 +30,11 @@ _IN_DOMAIN = re.compile(
     r"acceleration|accelerat\w*|athlete\w*|drills?|train\w*|coach\w*|technique|efficien\w*|power\w*)\b",
     re.I,
 )
-_FEEL_BAD = re.compile(
-    r"\b(off|heavy|heavier|rushed|disconnected|awkward|choppy|sluggish|flat|forced|interrupted|clunky|tight|"
-    r"out of sync|uncoordinated|fighting|hard(er)? to organi[sz]e|bad coordination|falling apart|struggl\w*)\b",
-    re.I,
-)
-_FEEL_GOOD = re.compile(
-    r"\b(smooth\w*|light(er)?|easy|easier|effortless|fluid|flow\w*|relaxed|connected|coordinated|quick(er)?|"
-    r"clicking|in sync|rhythm\w*|powerful)\b",
-    re.I,
-)
 _FEELING = re.compile(r"\b(feel\w*|felt|sensation|on (good|bad) days|some days|days when)\b", re.I)
-_DOCTRINE = re.compile(r"\bcoordinat\w*\b", re.I)
 _SPEED = re.compile(r"\b(speed|fast\w*|quick\w*|faster|elite|slow\w*|cause\w*|reason|key|secret|explain\w*|why)\b", re.I)
-_TRAINING = re.compile(r"\b(fix|improve|train\w*|work on|drills?|get better|practice|what should i do|how (do|can) i)\b", re.I)
+# Asking what to train or change: the one copy of this pattern (plan, answering and composer use it).
+TRAINING = re.compile(r"\b(fix|improv\w*|train\w*|work(?:ing)? on|drills?|get better|"
+                      r"what (?:can|should) i do|how (?:do|can|should) i|focus(?:ing)? on)\b", re.I)
 _TERM_QUESTION = re.compile(r"^\s*(what('?s| is| are| does)|define|meaning of|explain)\b", re.I)
 # A follow-up that leans on the previous turn: "how do I fix that?", "what's underneath that?"
 _ANAPHORA = re.compile(r"\b(that|this|it|those|these|them|there|the same|underneath that)\b", re.I)
@@ -96,33 +74,38 @@ def named_terms(question: str, glossary: Glossary | None) -> list[str]:
     return [t for _, t in sorted(kept)]
 
 
-def classify(question: str, glossary: Glossary | None = None) -> Intent:
+def classify(question: str, glossary: Glossary | None = None, doctrine: Doctrine | None = None) -> Intent:
+    """The coaching intent and scope of one question (topics and stance words come from the doctrine)."""
+    d = doctrine or load_doctrine()
     q = question.strip()
     named = named_terms(q, glossary)
     implied = [t.term for t in glossary.expansions(q)] if glossary else []
     terms = named + [t for t in implied if t not in named]
     if _INJECTION.search(q):
         return Intent("injection", terms=terms)
-    if _INJURY.search(q):
+    if d.injury.search(q):
         return Intent("injury", terms=terms, in_scope=False)
-    if _OUT_OF_SCOPE.search(q) or not (_IN_DOMAIN.search(q) or named):
+    if d.out_of_scope.search(q) or not (_IN_DOMAIN.search(q) or named or d.gaps_in(q)):
         return Intent("out_of_scope", terms=terms, in_scope=False)
     if named and _TERM_QUESTION.search(q) and not _FEELING.search(q):
         return Intent("term", terms=terms)
-    if _DOCTRINE.search(q) and _SPEED.search(q) and not _FEELING.search(q):
+    if d.subject_pattern.search(q) and _SPEED.search(q) and not _FEELING.search(q):
         return Intent("doctrine", terms=terms)
-    if _FEELING.search(q) and (_FEEL_BAD.search(q) or _FEEL_GOOD.search(q)):
-        return Intent("feel", feel="bad" if _FEEL_BAD.search(q) else "good", terms=terms)
-    if _TRAINING.search(q):
+    stance = d.stance_of(q)
+    if _FEELING.search(q) and (d.disrupted.search(q) or d.improving.search(q)):
+        return Intent("feel", feel="bad" if stance == "disrupted" or (stance == "neutral" and d.disrupted.search(q)) else "good",
+                      terms=terms)
+    if TRAINING.search(q):
         return Intent("training", terms=terms)
-    if _DOCTRINE.search(q):
+    if d.subject_pattern.search(q):
         return Intent("doctrine", terms=terms)
     return Intent("general", terms=terms)
 
 
-def names_off_topic(question: str) -> bool:
+def names_off_topic(question: str, doctrine: Doctrine | None = None) -> bool:
     """True when the question names a topic AQ Coach does not cover (not merely lacks sprint words)."""
-    return bool(_OUT_OF_SCOPE.search(question) or _INJURY.search(question))
+    d = doctrine or load_doctrine()
+    return bool(d.out_of_scope.search(question) or d.injury.search(question))
 
 
 def leans_on_previous(question: str) -> bool:
@@ -147,15 +130,9 @@ def is_follow_up(question: str, glossary: Glossary | None = None) -> bool:
     return has_anaphora and not named and len(content) <= 3
 
 
-OUT_OF_SCOPE_TEXT = (
-    "That's outside what I can help with. I'm AQ Coach: I explain sprinting the way AQ's speed-training "
-    "articles do, such as why sprinting feels smooth one day and off the next, what contributor timing "
-    "and timing between steps are, and how the pushing side and swing side work together. "
-    "Ask me about any of those."
-)
-INJURY_TEXT = (
-    "I can't help with injuries or rehab, and I won't guess at a plan for one. Please see a qualified "
-    "professional, such as a physiotherapist or a sports-medicine doctor. When you're back to sprinting, "
-    "I'm happy to talk through sprint mechanics in AQ's terms, like the pushing side, the swing side and "
-    "contributor timing."
-)
+def out_of_scope_text(doctrine: Doctrine | None = None) -> str:
+    return (doctrine or load_doctrine()).text("out_of_scope")
+
+
+def injury_text(doctrine: Doctrine | None = None) -> str:
+    return (doctrine or load_doctrine()).text("injury")

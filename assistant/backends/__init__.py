@@ -45,7 +45,8 @@ def make_llm(settings: Settings, name: str | None = None) -> LLMBackend | None:
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def make_composer(glossary: Glossary):
-    from .composer import Composer
+def make_composer(glossary: Glossary, doctrine=None, embeddings=None, settings: Settings | None = None):
+    """The offline composer; with `embeddings` it can rank units that came without a vector."""
+    from .composer import Composer, ComposerWeights
 
-    return Composer(glossary)
+    return Composer(glossary, doctrine, embeddings, ComposerWeights.from_settings(settings))

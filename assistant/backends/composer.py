@@ -1,317 +1,74 @@
 """The composer: the offline default answerer. No LLM; faithful by construction.
 
-It reads the retrieved chunks as *units* worth composing from (a FAQ answer with its question,
-a lead sentence with its bullet list, a section summary such as "AQ views coordination as …"),
-never as questions or headings, scores them against the question, removes repetition, and writes
-them up with short connective text in AQ's voice. Every content sentence keeps the id of the
-chunk it came from, and any sentence the framing judge would not pass is never used.
+It composes from the answer units chunking built at ingest (assistant.units), guided by the
+question plan (assistant.plan):
+
+1. the lead answers the question directly: the about-AQ text, a glossary definition, a plain
+   yes/no stance taken from the best unit, the training unit for "what should I work on", or,
+   when AQ's articles don't cover the question, a plain admission first;
+2. supporting units follow, ranked by how close they are to the question (embedding cosine and
+   shared words) and picked with maximal marginal relevance, never repeating or containing
+   another sentence, never on the opposite stance (improving vs disrupted) to the question's;
+3. the answer stops at a word budget.
+
+Every content sentence keeps the id of the chunk it came from. The weights are Settings fields.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
+from ..config import Settings
 from ..corpus import Glossary
-from ..guard import judge_sentence
+from ..doctrine import Doctrine
+from ..doctrine import load as load_doctrine
+from ..guard import judge_sentence, split_sentences
+from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
-from ..scope import Intent, named_terms
+from ..units import AnswerUnit, parse_units
 
-# Lines that carry rhythm in the article but no content for an answer.
-_FILLER = re.compile(
-    r"^(interesting|reasonable|fair question|that is a (huge|very important) distinction|that changes|"
-    r"think about what we just discussed|that distinction matters|that matters enormously|this is (one of|another)|"
-    r"and usually|at least generally|that creates a very different|and that may completely change|"
-    r"because now the question|it may also be|suddenly sprinting becomes much more understandable|"
-    r"but ai? ?aq asks|but aq looks deeper|but aq suggests something|but aq says something|"
-    r"that changes how|everyone seems|because athletes can feel)",
-    re.I,
-)
-_EMOJI = re.compile(r"[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\ufe0f]+")
-_CAPS = re.compile(r"\b(?!AQ\b)([A-Z]{2,})\b")
-_LIST_ITEM = re.compile(r"^- ")
-_SUMMARY = re.compile(r"^(in other words|aq views|aq suggests|aq says|aq does not|aq focuses|as those relationships)", re.I)
+ABOUT_AQ_ID = "doctrine:about_aq"
+
+
+@dataclass(frozen=True)
+class ComposerWeights:
+    """The composer's Settings fields (composer_*), without the prefix."""
+
+    semantic_weight: float
+    lexical_weight: float
+    rank_weight: float
+    term_weight: float
+    marker_weight: float
+    stance_weight: float
+    kind_bonus: dict
+    mmr_lambda: float
+    support_cosine: float
+    gap_cosine: float
+    min_words: int
+    max_words: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "ComposerWeights":
+        def value(name: str):
+            key = f"composer_{name}"
+            return getattr(settings, key) if settings is not None else Settings.model_fields[key].default
+
+        return cls(**{f.name: value(f.name) for f in fields(cls)})
 
 
 @dataclass
-class Unit:
-    text: str                 # one or more finished sentences, cleaned for prose
+class Candidate:
+    unit: AnswerUnit
     chunk_id: str
-    rank: int                 # rank of its chunk in retrieval (0 = best)
-    kind: str                 # faq | list | summary | sentence
-    section: str
-    tokens: set = field(default_factory=set)
+    rank: int
+    tokens: frozenset
+    vector: tuple | None
+    matched: frozenset = frozenset()   # tokens for matching: the unit and the set-up it answers
+    semantic: float = 0.0
     score: float = 0.0
-    overlap: int = 0          # words shared with the question (and the AQ terms it names)
-
-
-def clean(text: str) -> str:
-    """Prose for an answer: emoji markers dropped, SHOUTED words set in lower case."""
-    text = _EMOJI.sub("", text)
-    text = _CAPS.sub(lambda m: m.group(1).lower(), text)
-    text = re.sub(r"\s+", " ", text).strip()
-    text = re.sub(r"\s+([,.;:?!…])", r"\1", text)
-    return text
-
-
-def _sentence(text: str) -> str:
-    text = clean(text).rstrip(":").strip()
-    if not text:
-        return ""
-    text = re.sub(r"^They\b", "Athletes", text)  # in AQ's articles "they" is the athletes
-    # Capitalise the first letter, also behind an opening quote: "“coordination” itself is …"
-    text = re.sub(r"^([“\"‘']?)(\w)", lambda m: m.group(1) + m.group(2).upper(), text, count=1)
-    return text if text.endswith((".", "!", "?", "…", "”")) else text + "."
-
-
-def _join_items(items: list[str]) -> str:
-    items = [clean(i).rstrip(".") for i in items if clean(i)]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + (", and " if len(items) > 2 else " and ") + items[-1]
-
-
-def _usable(sentence: str) -> bool:
-    """Never compose from a question, a heading-like fragment, filler, or a sentence the judge would not pass."""
-    s = clean(sentence)
-    if len(s) < 25 or "?" in s or _FILLER.match(s):
-        return False  # "?" anywhere: a quoted question ("… “Okay… what does that mean?”") is still a question
-    first = sentence.strip().lstrip("🔥👉❌ ").split(" ")[0]
-    if first.isupper() and first != "AQ" and len(first) > 1:
-        return False  # "WHY one athlete is actually faster."
-    if s.lstrip("“\"‘'")[:1].islower():
-        return False  # a fragment continuing a lead we do not have
-    return judge_sentence(s).label != "causal"
-
-
-def _lead_to_clause(lead: str) -> str:
-    lead = clean(lead).rstrip(":").strip()
-    # "Because now “bad coordination” is …" → "“bad coordination” is …"
-    return re.sub(r"^(?:(?:because|but|and|so)\s+)?(?:now\s+(?=\S+\s))?", "", lead, flags=re.I)
-
-
-_CLAUSE = re.compile(r"\b(may|might|is|are|was|can|could|will|would|begins?|becomes?|feels?|needs?|continues?)\b", re.I)
-# A lead that cannot stand alone: "When athletes suddenly feel:" + bullets still needs its main clause.
-_SUBORDINATE = re.compile(r"^(when|whenever|if|although|while|once)\b", re.I)
-# Leads after which the next line is a clause set off by a comma: "Instead:" + "athletes feel …".
-_DISCOURSE = re.compile(r"^(instead|for example)$", re.I)
-# Leads that point back at the article's previous paragraph: read out of it, they are dropped.
-_BACK_REFERENCE = re.compile(r"^(in other words|in short|that is)$", re.I)
-# Verbs whose object is a whole clause: "The athlete may not consciously realize:" + "the swing side is …".
-_THAT_VERB = re.compile(r"\b(realize|realise|notice|know|understand)$", re.I)
-
-
-def _items_are_clauses(items: list[str]) -> bool:
-    first = items[0].strip().lower()
-    return bool(_CLAUSE.search(first)) and not first.startswith(("how ", "what ", "why ", "which ", "when "))
-
-
-def _join_block(lines: list[str]) -> str:
-    """A lead line, its bullets and any continuation lines, read as one sentence.
-
-    "AQ looks deeper into:" + bullets → "AQ looks deeper into a, b, and c."
-    "When athletes suddenly feel:" + bullets + "AQ says …" → "When athletes suddenly feel a, b and c, AQ says …"
-    "Because “coordination” often describes:" + "🔥 an athlete experience" → "“Coordination” often describes an athlete experience."
-    """
-    out = ""
-    lead = ""
-    pending_items: list[str] = []
-    subordinate_open = False  # a "When …:" lead whose main clause has not come yet
-
-    def flush() -> None:
-        nonlocal out, pending_items, subordinate_open
-        if pending_items:
-            # Bullets that are whole clauses ("the swing side may …") follow a lead with a comma
-            # (or "that" after "realize"); bullets that finish the lead ("AQ looks deeper into" +
-            # "swing-side thrust") follow a space.
-            is_clause = _items_are_clauses(pending_items)
-            if is_clause and _THAT_VERB.search(out):
-                joiner = " that "
-            else:
-                joiner = ", " if is_clause else " "
-            out = (out + joiner if out else "") + _join_items(pending_items)
-            subordinate_open = bool(_SUBORDINATE.match(lead)) and not is_clause
-            pending_items = []
-
-    for line in lines:
-        if _LIST_ITEM.match(line):
-            pending_items.append(line[2:])
-            continue
-        had_items = bool(pending_items)
-        flush()
-        text = clean(line).rstrip(":").strip()
-        if not text:
-            continue
-        if not out:
-            out = lead = _lead_to_clause(text)
-            continue
-        if had_items and subordinate_open:
-            # "When athletes suddenly feel smoother, … and less interrupted" + ", AQ says …"
-            text = _lead_to_clause(text)
-            out = f"{out}, {text if text.startswith('AQ') else text[:1].lower() + text[1:]}"
-            subordinate_open = False
-        elif not had_items and out == lead and _BACK_REFERENCE.match(lead):
-            out = lead = text  # "In other words:" + "AQ does not view …" → "AQ does not view …"
-        elif not had_items and out == lead and _DISCOURSE.match(lead):
-            out = f"{out}, {text}"  # "Instead:" + "athletes feel …" → "Instead, athletes feel …"
-        else:
-            out = f"{out} {text}"
-    flush()
-    return _sentence(out.replace("…", ""))
-
-
-def _is_list_line(line: str) -> bool:
-    return bool(_LIST_ITEM.match(line))
-
-
-def _needs_more(lines: list[str]) -> bool:
-    """Does this block stop before its sentence ends (a lead ending in ":", or an open "When …:")?"""
-    last = lines[-1].rstrip()
-    if not _is_list_line(last) and last.endswith(":"):
-        return True
-    if _is_list_line(last) and _SUBORDINATE.match(_lead_to_clause(lines[0])):
-        items = [ln[2:] for ln in lines if _is_list_line(ln)]
-        return not _items_are_clauses(items)
-    return False
-
-
-def _segments(blocks: list[str]) -> list[list[str]]:
-    """Blocks, with a block that stops mid-sentence joined to the single line that finishes it.
-
-    The articles break one sentence over several blocks ("Because saying:" / "- “coordination
-    improved”" / "still does not fully explain:" / "🔥 WHAT specifically improved mechanically
-    underneath."); read apart, each piece is a fragment.
-    """
-    out: list[list[str]] = []
-    for block in blocks:
-        lines = [ln for ln in block.split("\n") if ln.strip()]
-        if not lines:
-            continue
-        single = len(lines) == 1 and not _is_list_line(lines[0])
-        if out and single:
-            # "WITHOUT clearly identifying:" after "🔥 an athlete experience" carries on the same sentence.
-            continues = clean(lines[0])[:1].islower() and not out[-1][-1].rstrip().endswith((".", "!", "?"))
-            if _needs_more(out[-1]) or continues:
-                out[-1] = out[-1] + lines
-                continue
-        out.append(lines)
-    return out
-
-
-# "AQ views it as …", "It may reflect …": what "it" stands for, from the sentences just before.
-_VIEW_OBJECT = re.compile(r"\bview(?:s|ed)? (.+?) as\b", re.I)
-_NEGATED_SUBJECT = re.compile(
-    r"^(?:now |because now |because |but )?(.+?) (?:may|might|is|are|does|do|can|will|would)(?: \w+)? (?:not|no longer)\b", re.I
-)
-_PRONOUN_LEAD = re.compile(r"^(?:(AQ \w+) it\b|It\b)")
-_EXPLAINS_WHY = re.compile(r"^(?:this|that) (?:also )?explains why ", re.I)
-
-
-def _referent(recent: list[str]) -> str:
-    for previous in reversed(recent[-3:]):
-        text = clean(previous)
-        m = _VIEW_OBJECT.search(text) or _NEGATED_SUBJECT.match(text)
-        if not m:
-            continue
-        ref = m.group(1).strip(" ,")
-        words = ref.split()
-        if 1 <= len(words) <= 4 and words[0].lower() not in {"aq", "it", "this", "that", "they", "athletes"} and "," not in ref:
-            return ref[:1].lower() + ref[1:] if not ref.startswith("AQ") else ref
-    return ""
-
-
-def _resolve_pronoun(text: str, recent: list[str]) -> str | None:
-    """The sentence with a leading "it"/"this explains why" made explicit, or None when it cannot be."""
-    if _EXPLAINS_WHY.match(text):  # "This also explains why sprinting can …" → "Sprinting can …"
-        text = _EXPLAINS_WHY.sub("", text)
-        text = text[:1].upper() + text[1:]
-    m = _PRONOUN_LEAD.match(text)
-    if not m:
-        return text
-    ref = _referent(recent)
-    if not ref:
-        return None
-    if m.group(1):  # "AQ views it as …" → "AQ views better sprinting as …"
-        return f"{m.group(1)} {ref}{text[m.end():]}"
-    rest = text[m.end():]
-    # "It reflects …" → "Smoother sprinting reflects …"
-    return f"{ref[:1].upper()}{ref[1:]}{rest}"
-
-
-def units_from_hit(hit: SearchHit, rank: int) -> list[Unit]:
-    """Split one chunk into composable units (parsed once per chunk, then reused for every query)."""
-    parsed = _parse_units(hit.id, hit.kind, hit.section, hit.text)
-    return [Unit(text, hit.id, rank, kind, hit.section) for text, kind in parsed]
-
-
-@lru_cache(maxsize=4096)
-def _parse_units(chunk_id: str, kind: str, section: str, text: str) -> tuple[tuple[str, str], ...]:
-    hit = SearchHit(id=chunk_id, title="", section=section, score=0.0, excerpt="", text=text, kind=kind)
-    return tuple((u.text, u.kind) for u in _split_units(hit, 0))
-
-
-def _split_units(hit: SearchHit, rank: int) -> list[Unit]:
-    body = hit.body
-    blocks = [b for b in body.split("\n\n") if b.strip()]
-    if hit.kind == "faq":
-        sentences = []
-        for block in blocks:
-            lines = block.split("\n")
-            if block.strip().startswith("❌"):
-                continue  # "❌ Not directly." reads oddly out of its FAQ; the next line says it properly
-            if any(_LIST_ITEM.match(ln) for ln in lines):
-                sentences.append(_join_block(lines))
-            else:
-                sentences.extend(_sentence(_lead_to_clause(ln)) for ln in lines)
-        text = " ".join(s for s in sentences if s and judge_sentence(s).label != "causal")
-        return [Unit(text, hit.id, rank, "faq", hit.section)] if text else []
-
-    units: list[Unit] = []
-    previous = ""
-    recent: list[str] = []  # every sentence read so far in this chunk, used or not (for "it")
-
-    def add(text: str, kind: str, raw: str = "") -> bool:
-        resolved = _resolve_pronoun(text, recent)
-        recent.append(text)
-        if resolved is None or not _usable(resolved) or _FILLER.match(clean(raw or text)):
-            return False
-        sentence = _sentence(resolved)
-        if kind == "sentence" and _SUMMARY.match(sentence):
-            kind = "summary"
-        units.append(Unit(sentence, hit.id, rank, kind, hit.section))
-        return True
-
-    for lines in _segments(blocks):
-        has_list = any(_LIST_ITEM.match(ln) for ln in lines)
-        if has_list or (len(lines) > 1 and lines[0].rstrip().endswith(":")):
-            lead = _lead_to_clause(lines[0])
-            text = _join_block(lines)
-            if re.search(r"\b(not simply|traditional|assume|believing|question is not)\b", lead, re.I) or \
-                    re.search(r"\b(more than simply|not simply)\b", text, re.I):
-                recent.append(text)
-                previous = ""
-                continue  # the belief AQ argues against, or a rhetorical set-up
-            if _needs_more(lines):
-                recent.append(text)
-                previous = ""
-                continue  # the sentence goes on in a part we do not have
-            if re.match(r"^for example\b", lead, re.I) and previous:
-                text = f"{_sentence(_lead_to_clause(previous))} {text}"
-            add(text, "list" if has_list else "sentence")
-            previous = ""
-            continue
-        for line in lines:
-            for s in re.split(r"(?<=[.!…])\s+(?=[A-Z🔥👉“\"])", line):
-                if s.strip().endswith(":"):
-                    continue
-                if add(_lead_to_clause(s), "sentence", s):
-                    previous = s
-    return units
-
-
-def _jaccard(a: set, b: set) -> float:
-    return len(a & b) / max(1, len(a | b))
 
 
 @dataclass
@@ -320,143 +77,285 @@ class Composition:
     trace: list[tuple[str, str]]     # (sentence, chunk id); connective text has chunk id ""
 
 
-def _open_for(intent: Intent, question: str) -> str:
-    if intent.kind == "doctrine":
-        if re.search(r"\b(train|work on|improve|practice|drills?|should i)\b", question, re.I):
-            return "AQ would reframe that question a little."
-        # "No" answers only a yes/no question that asks whether coordination is behind speed.
-        yes_no = re.match(r"^\s*(is|are|does|do|did|can|could|will|would|isn'?t|doesn'?t|aren'?t)\b", question, re.I)
-        causal = re.search(r"\b(cause\w*|reason|key|secret|make\w*|explain\w*|behind|drives?|why|faster|speed)\b", question, re.I)
-        return "Not in AQ's view, no." if yes_no and causal else ""
-    if intent.kind == "injection":
-        return "I'll stay with what AQ actually teaches."
-    if intent.kind == "training":
-        return "Here's where AQ would point your training."
-    if intent.kind == "term" and intent.terms:
-        return ""
-    return ""
+def _cosine(a, b) -> float:
+    if a is None or b is None:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def _containment(a: frozenset, b: frozenset) -> float:
+    short = min(len(a), len(b))
+    return len(a & b) / short if short else 0.0
+
+
+@lru_cache(maxsize=4096)
+def _fallback_units(kind: str, section: str, body: str, question: str, doctrine: Doctrine) -> tuple[AnswerUnit, ...]:
+    return parse_units(body, kind, section, doctrine, question)
+
+
+_NEGATES = re.compile(r"\b(not|no longer|never|isn't|aren't|doesn't|don't)\b|n't\b", re.I)
+_OR_QUESTION = re.compile(r"\b\w+\b[^?]*\bor\b[^?]*\?", re.I)
+_FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
+_ASKS_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind)|how come)\b", re.I)
+_REDUCTIVE = re.compile(r"\b(just|basically|simply|merely|only|all about)\b", re.I)
 
 
 class Composer:
-    """Compose an answer from retrieved chunks; deterministic, offline, traceable."""
+    """Compose an answer from retrieved chunks' answer units; deterministic, offline, traceable."""
 
     name = "composer"
 
-    def __init__(self, glossary: Glossary | None = None, max_units: int = 4, max_chars: int = 1100) -> None:
+    def __init__(self, glossary: Glossary | None = None, doctrine: Doctrine | None = None, embeddings=None,
+                 weights: ComposerWeights | None = None) -> None:
         self.glossary = glossary or Glossary([])
-        self.max_units = max_units
-        self.max_chars = max_chars
+        self.doctrine = doctrine or load_doctrine()
+        self.embeddings = embeddings
+        self.w = weights or ComposerWeights.from_settings()
+        self._vectors: dict[str, tuple] = {}
 
-    def _score(self, units: list[Unit], question: str, intent: Intent) -> None:
-        query = set(tokenize(question))
-        for term in intent.terms:
+    # -- candidates ------------------------------------------------------------------------------
+    def _embed(self, texts: list[str]) -> list[tuple | None]:
+        """Vectors for units that came without one (hand-built hits, an index from before units)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing and self.embeddings is not None:
+            for t, v in zip(missing, self.embeddings.embed_documents(missing)):
+                self._vectors[t] = tuple(v)
+        return [self._vectors.get(t) for t in texts]
+
+    def candidates(self, hits: list[SearchHit]) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rank, hit in enumerate(hits):
+            units = hit.units if hit.units is not None else _fallback_units(hit.kind, hit.section, hit.body, hit.question, self.doctrine)
+            out.extend(Candidate(u, hit.id, rank, frozenset(tokenize(u.text)), u.vector,
+                                 matched=frozenset(tokenize(u.match_text))) for u in units)
+        lacking = [c for c in out if c.vector is None]
+        for c, v in zip(lacking, self._embed([c.unit.match_text for c in lacking])):
+            c.vector = v
+        return out
+
+    def _query_tokens(self, plan: QuestionPlan) -> set:
+        query = set(tokenize(plan.standalone))
+        for term in plan.terms:
             query |= set(tokenize(term))
-        named = [t.lower().replace("-", " ") for t in intent.terms]
-        wants_training = intent.kind == "doctrine" and re.search(
-            r"\b(train\w*|improv\w*|drills?|work on|practi[cs]e\w*|exercis\w*)\b", question, re.I)
-        for u in units:
-            u.tokens = set(tokenize(u.text))
-            u.overlap = overlap = len(query & u.tokens)
-            u.score = overlap / (1 + len(u.tokens) ** 0.5) + 1.0 / (2 + u.rank)
-            if u.kind == "faq":
-                u.score += 0.35
-            elif u.kind == "summary":
-                u.score += 0.25
-            elif u.kind == "list":
-                u.score += 0.15
-            if intent.kind == "training" and ("training" in u.section.lower() or "need to" in u.text):
-                u.score += 0.8
-            elif wants_training and ("need to" in u.text or u.text.startswith("AQ focuses on")):
-                u.score += 0.7  # "will improving my coordination make me faster?": say what AQ would train instead
-            if intent.kind == "feel":
-                off = "off" in u.section.lower() or "disrupt" in u.text.lower()
-                u.score += 0.4 if (off == (intent.feel == "bad")) else -0.2
-            if intent.kind == "term" and any(t in u.text.lower().replace("-", " ") for t in named[:1]):
-                u.score += 0.8
-            if intent.kind in ("doctrine", "injection") and re.search(r"coordination as the athlete|description of the result|label for", u.text, re.I):
-                u.score += 0.6
+        return query
 
-    def _select(self, units: list[Unit]) -> list[Unit]:
-        chosen: list[Unit] = []
-        total = 0
-        for u in sorted(units, key=lambda x: (-x.score, x.rank)):
-            if any(_jaccard(u.tokens, c.tokens) > 0.5 or u.text == c.text for c in chosen):
-                continue
-            if total + len(u.text) > self.max_chars and chosen:
-                continue
-            if len(chosen) >= 2 and u.overlap == 0:
-                continue  # enough said: a unit sharing no word with the question only pads the answer
-            chosen.append(u)
-            total += len(u.text)
-            if len(chosen) >= self.max_units:
-                break
-        return chosen
+    def _score(self, cands: list[Candidate], plan: QuestionPlan, qvec) -> None:
+        w, d = self.w, self.doctrine
+        query = self._query_tokens(plan)
+        named = [t.lower().replace("-", " ") for t in plan.named]
+        for c in cands:
+            u = c.unit
+            c.semantic = _cosine(qvec, c.vector)
+            lexical = len(query & c.matched) / math.sqrt(max(1, len(query)) * max(1, len(c.matched)))
+            c.score = (w.semantic_weight * c.semantic + w.lexical_weight * lexical
+                       + w.rank_weight / (1 + c.rank) + w.kind_bonus.get(u.kind, 0.0))
+            if named and any(t in u.text.lower().replace("-", " ") for t in named):
+                c.score += w.term_weight
+            if plan.wants_training and self._is_training(u):
+                c.score += w.marker_weight
+            if plan.intent in ("doctrine", "injection") and d.doctrine_marker.search(u.text):
+                c.score += w.marker_weight
+            if plan.kind == "yes_no" and (u.verdict or _NEGATES.search(u.text)):
+                c.score += w.stance_weight
 
-    def compose(self, question: str, hits: list[SearchHit], intent: Intent) -> Composition:
-        units = [u for rank, hit in enumerate(hits) for u in units_from_hit(hit, rank)]
-        self._score(units, question, intent)
-        chosen = self._select(units)
-        trace: list[tuple[str, str]] = []
-        parts: list[str] = []
+    def _terms_named(self, c: Candidate) -> int:
+        """How many AQ terms (the glossary's) the unit names: at most 3 count."""
+        return min(3, len(self.glossary.terms_in(c.unit.text)))
 
-        def say(text: str, chunk_id: str = "") -> None:
-            parts.append(text)
-            trace.append((text, chunk_id))
+    def _is_training(self, u: AnswerUnit) -> bool:
+        return bool(self.doctrine.training_marker.search(u.text) or self.doctrine.training_section.search(u.section))
 
-        if not chosen:
-            text = ("I couldn't find anything in AQ's articles that answers that. I can talk about how sprinting "
-                    "feels and what AQ says happens underneath: the pushing side, the swing side, contributor timing "
-                    "and sprint-system continuity.")
+    def _fits(self, c: Candidate, plan: QuestionPlan) -> bool:
+        """A unit on the opposite stance to the question's, or on both sides at once, is left out."""
+        if not plan.stance or c.unit.stance == "neutral":
+            return True
+        return c.unit.stance == plan.stance
+
+    def rank(self, hits: list[SearchHit], plan: QuestionPlan, qvec) -> list[Candidate]:
+        cands = self.candidates(hits)
+        self._score(cands, plan, qvec)
+        seen, out = set(), []
+        for c in sorted(cands, key=lambda c: (-c.score, c.rank)):
+            if c.unit.text not in seen and self._fits(c, plan):
+                seen.add(c.unit.text)
+                out.append(c)
+        return out
+
+    # -- composing -------------------------------------------------------------------------------
+    def compose(self, plan: QuestionPlan, hits: list[SearchHit], query_vector=None) -> Composition:
+        qvec = query_vector if query_vector is not None else self._question_vector(plan.standalone)
+        ranked = self.rank(hits, plan, qvec)
+        answer = _Draft()
+        self._lead(answer, plan, ranked, qvec, hits)
+        if not answer.pieces and not ranked:
+            text = self.doctrine.text("no_match")
             return Composition(text, [(text, "")])
+        self._support(answer, ranked, plan)
+        return answer.finish()
 
-        opener = _open_for(intent, question)
-        if intent.kind == "term":
-            # The terms the question names, most specific first ("swing-side thrust", not the "swing
-            # side" inside it), in the intent's order (a follow-up's own term leads).
-            named = set(named_terms(question, self.glossary))
-            asked = [t for t in intent.terms if t in named] or intent.terms[:1]
-            for name in asked[:2]:
-                term = self.glossary.get(name)
-                if term:
-                    lead = "In AQ's terms," if not any(c.startswith("glossary:") for _, c in trace) else "And"
-                    article = " the" if term.term.endswith("side") else ""
-                    say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}", f"glossary:{term.term}")
-        if opener:
-            say(opener)
+    def _question_vector(self, text: str):
+        return self._embed([text])[0] if self.embeddings is not None else None
 
-        cited: list[str] = []
+    def _lead(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate], qvec, hits) -> None:
+        if plan.kind == "about_aq" and self.doctrine.about_aq:
+            answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
+            return
+        if plan.gaps or self._uncovered(plan, ranked):
+            self._admit_gap(answer, plan, ranked)
+            return
+        if plan.parts:
+            # Each part is led on its own kind and stance, ranked against the whole question: a later
+            # part ("and what should I work on?") takes its topic from the first.
+            for n, part in enumerate(plan.parts):
+                if n and not part.named:
+                    part = replace(part, named=plan.named, terms=plan.terms)
+                self._lead_one(answer, part, self.rank(hits, part, qvec) or ranked)
+            return
+        self._lead_one(answer, plan, ranked)
 
-        def cite(u: Unit) -> None:
-            """A content unit, with [n] pointing at its source chunk (numbered in order of first use)."""
-            if u.chunk_id not in cited:
-                cited.append(u.chunk_id)
-            # "For example, …" pointed at the article's previous sentence, which the answer may not
-            # have (or not just before): the example reads as well on its own.
-            text = re.sub(r"^For example, (\w)", lambda m: m.group(1).upper(), u.text)
-            say(f"{text} [{cited.index(u.chunk_id) + 1}]", u.chunk_id)
+    def _lead_one(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
+        kind = plan.kind
+        if kind in ("definition", "comparison") and self._define(answer, plan, 2 if kind == "comparison" else 1):
+            return
+        if kind == "definition":
+            asked = set(tokenize(plan.question))
+            best = next((c for c in ranked if c.unit.subject and set(tokenize(c.unit.subject)) <= asked), None)
+            if best:
+                answer.cite(best)
+                return
+        if kind == "how_to" or (plan.wants_training and kind != "yes_no"):
+            # what to work on, in AQ's terms: a training unit that names AQ terms, else any training unit
+            training = [c for c in ranked if self._is_training(c.unit)]
+            best = max(training, key=lambda c: c.score + self.w.term_weight * self._terms_named(c), default=None)
+            if best:
+                answer.cite(best)
+                return
+        if kind in ("feel_good", "feel_bad"):
+            # what the athlete feels, then what AQ says may be happening underneath, in AQ's terms
+            # ("why does it feel …?" leads with what is underneath)
+            felt = next((c for c in ranked[:8] if _FEEL.search(c.unit.text) and c.unit.stance != "neutral"), None)
+            under = next((c for c in ranked if c is not felt and self._terms_named(c) >= 2), None)
+            order = (under, felt) if _ASKS_WHY.search(plan.question) else (felt, under)
+            for c in filter(None, order):
+                if not answer.overlaps(c):
+                    answer.cite(c)
+            if felt or under:
+                return
+        if kind == "yes_no" and ranked:
+            best = next((c for c in ranked[:3] if c.unit.verdict), ranked[0])
+            answer.cite(best, prefix=self._stance(plan, best))
+            return
+        if ranked:
+            answer.cite(ranked[0])
 
-        if intent.kind == "feel":
-            felt, under = self._split_feel(units, chosen, question)
-            say("**What you're feeling:**")
-            cite(felt)
-            say("**What AQ says may be " + ("disrupted" if intent.feel == "bad" else "improving") + " underneath:**")
-            for u in under:
-                cite(u)
+    def _stance(self, plan: QuestionPlan, best: Candidate) -> str:
+        """A plain yes/no to open a yes/no answer, taken from the unit that answers it."""
+        if _OR_QUESTION.search(plan.question):
+            return ""  # "X or Y?" is not answered by yes or no
+        if best.unit.verdict == "no" or (plan.intent == "doctrine" and _NEGATES.search(best.unit.text)):
+            return "Not directly."
+        if best.unit.verdict == "yes":
+            return "Yes."
+        if _NEGATES.search(best.unit.text):
+            return "Not necessarily."
+        if _REDUCTIVE.search(plan.question):
+            return "Not exactly."  # "is X just Y?": AQ's answer is that there is more underneath
+        if plan.stance and best.unit.stance == plan.stance:
+            return "Yes."
+        return ""
+
+    def _define(self, answer: "_Draft", plan: QuestionPlan, most: int) -> bool:
+        said = 0
+        for name in plan.named[:most] or (plan.terms[:1] if plan.intent == "term" else ()):
+            term = self.glossary.get(name)
+            if term:
+                lead = "In AQ's terms," if not said else "And"
+                article = " the" if term.term.endswith("side") else ""
+                answer.say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}",
+                           f"glossary:{term.term}")
+                said += 1
+        return bool(said)
+
+    def _uncovered(self, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Nothing answers it well enough: no AQ term named and no unit close to the question."""
+        if plan.named or plan.intent in ("doctrine", "injection", "term"):
+            return False
+        best = max((c.semantic for c in ranked), default=0.0)
+        return bool(ranked) and self.embeddings is not None and best < self.w.gap_cosine
+
+    def _admit_gap(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
+        topics = list(plan.gaps)
+        what = (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
+        if what:
+            answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.")
         else:
-            for u in chosen:
-                cite(u)
-        text = "\n\n".join(parts)
-        return Composition(text, trace)
+            answer.say("AQ's articles don't cover that directly, so I won't invent an answer.")
+        if plan.named and self._define(answer, plan, 1):
+            return
+        close = [c for c in ranked if c.semantic >= self.w.support_cosine]
+        if close:
+            answer.say("The closest thing they do say:")
+            answer.cite(close[0])
+        elif self.doctrine.text("gap_offer"):
+            answer.say(self.doctrine.text("gap_offer"))
 
-    def _split_feel(self, units: list[Unit], chosen: list[Unit], question: str) -> tuple[Unit, list[Unit]]:
-        """The unit that best names what the athlete feels, and the ones about what lies underneath."""
-        feel_words = set(tokenize(question)) | set(tokenize("feel feels feeling felt"))
+    def _support(self, answer: "_Draft", ranked: list[Candidate], plan: QuestionPlan) -> None:
+        """Add units by maximal marginal relevance until the word budget is met."""
+        pool = [c for c in ranked if not answer.overlaps(c)]
+        if answer.gap:  # only what is close to the question, or about the AQ term it names
+            named = [t.lower().replace("-", " ") for t in plan.named]
+            pool = [c for c in pool if c.semantic >= self.w.support_cosine
+                    or any(t in c.unit.text.lower().replace("-", " ") for t in named)]
+        lam = self.w.mmr_lambda
+        while pool and (answer.words < self.w.min_words or not answer.cited):
+            def mmr(c: Candidate) -> float:
+                similar = max((_cosine(c.vector, v) for v in answer.vectors if v is not None), default=0.0)
+                return lam * c.score - (1 - lam) * similar
+            best = max(pool, key=mmr)
+            pool.remove(best)
+            if answer.overlaps(best) or (best.semantic < self.w.support_cosine and answer.words >= 40 and answer.cited):
+                continue
+            if answer.words + len(best.unit.text.split()) > self.w.max_words:
+                continue
+            answer.cite(best)
 
-        def felt_score(u: Unit) -> float:
-            describes = len(u.tokens & feel_words) + (1 if re.search(r"\bfeel", u.text, re.I) else 0)
-            underneath = 1 if re.search(r"\b(may (stop|begin|be)|swing side|pushing side|contributor timing)\b", u.text, re.I) else 0
-            return describes - underneath + u.score / 4
 
-        felt = max(units, key=felt_score)
-        under = [u for u in chosen if u is not felt and not (u.tokens and _jaccard(u.tokens, felt.tokens) > 0.5)][:3]
-        return felt, under
+class _Draft:
+    """An answer being written: its pieces, their chunk ids, and what it already says."""
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[str, str]] = []
+        self.tokens: list[frozenset] = []
+        self.vectors: list = []
+        self.cited: list[str] = []
+        self.words = 0
+        self.gap = False
+
+    def say(self, text: str, chunk_id: str = "") -> None:
+        self.pieces.append((text, chunk_id))
+        self.tokens.extend(frozenset(tokenize(s)) for s in split_sentences(text))
+        self.words += len(re.findall(r"[A-Za-z0-9]+", text))
+        if not chunk_id and text.startswith("AQ's articles don't"):
+            self.gap = True
+
+    def overlaps(self, c: Candidate) -> bool:
+        """A sentence of the unit repeats, or is mostly contained in, a sentence already said."""
+        if any(_containment(c.tokens, t) >= 0.6 for t in self.tokens if t):
+            return True
+        return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in split_sentences(c.unit.text) for t in self.tokens if t)
+
+    def cite(self, c: Candidate, prefix: str = "") -> None:
+        if c.chunk_id not in self.cited:
+            self.cited.append(c.chunk_id)
+        # "For example, …" pointed at the article's previous sentence, which the answer may not have.
+        text = re.sub(r"^For example, (\w)", lambda m: m.group(1).upper(), c.unit.text)
+        if judge_sentence(text).label == "causal":
+            return
+        self.say(f"{prefix + ' ' if prefix else ''}{text} [{self.cited.index(c.chunk_id) + 1}]", c.chunk_id)
+        self.vectors.append(c.vector)
+
+    def finish(self) -> Composition:
+        return Composition("\n\n".join(t for t, _ in self.pieces), list(self.pieces))

@@ -1,0 +1,128 @@
+"""AQ's doctrine and the way AQ's articles are written, compiled from `corpus/doctrine.yaml`.
+
+Everything specific to an article or to the doctrine is data: the doctrine statement and its
+subject, the fixed retrieval queries, filler and summary markers, stance words, out-of-scope and
+not-covered topics, and the fixed texts. Scope, chunking, the composer and the guard compile their
+patterns from one `Doctrine`, so importing a new article needs at most an edit of that file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .corpus import load_doctrine
+
+DOCTRINE_FILE = "doctrine.yaml"
+PROJECT_DOCTRINE = Path(__file__).resolve().parent.parent / "corpus" / DOCTRINE_FILE
+
+# Never matches: a doctrine file that leaves a list out simply has no such markers.
+_NEVER = re.compile(r"(?!x)x")
+
+
+def _any(words, *, start: bool = False, flags: int = re.I) -> re.Pattern:
+    """One pattern for a list of regex fragments: at the start of a line, or as whole words anywhere."""
+    words = [str(w) for w in words or [] if str(w).strip()]
+    if not words:
+        return _NEVER
+    body = "|".join(f"(?:{w})" for w in words)
+    return re.compile(rf"^(?:{body})" if start else rf"\b(?:{body})(?![\w])", flags)
+
+
+@dataclass(frozen=True)
+class GapTopic:
+    """A sprint topic AQ's articles do not cover (drills, warm-ups …), and the words that name it."""
+
+    topic: str
+    pattern: re.Pattern
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: one loaded file, one doctrine
+class Doctrine:
+    data: dict = field(repr=False)
+    subject: str
+    subject_pattern: re.Pattern
+    statement: str
+    about_aq: str
+    queries: dict
+    training_section: re.Pattern
+    training_marker: re.Pattern
+    doctrine_marker: re.Pattern
+    filler: re.Pattern
+    summary: re.Pattern
+    rhetorical: re.Pattern
+    disrupted: re.Pattern
+    improving: re.Pattern
+    out_of_scope: re.Pattern
+    injury: re.Pattern
+    not_covered: tuple[GapTopic, ...]
+    texts: dict
+
+    @classmethod
+    def from_data(cls, data: dict) -> "Doctrine":
+        subject = str(data.get("subject") or "coordination")
+        return cls(
+            data=data,
+            subject=subject,
+            subject_pattern=re.compile(rf"\b{data.get('subject_pattern') or re.escape(subject)}\b", re.I),
+            statement=str(data.get("statement") or ""),
+            about_aq=" ".join(str(data.get("about_aq") or "").split()),
+            queries={k: str(v) for k, v in (data.get("queries") or {}).items()},
+            training_section=_any(data.get("training_sections")),
+            training_marker=re.compile("|".join(data.get("training_markers") or []) or _NEVER.pattern, re.I),
+            doctrine_marker=re.compile("|".join(data.get("doctrine_markers") or []) or _NEVER.pattern, re.I),
+            filler=_any(data.get("filler"), start=True),
+            summary=_any(data.get("summary_markers"), start=True),
+            rhetorical=_any(data.get("rhetorical_markers")),
+            disrupted=_any((data.get("stance_words") or {}).get("disrupted")),
+            improving=_any((data.get("stance_words") or {}).get("improving")),
+            out_of_scope=_any(data.get("out_of_scope")),
+            injury=_any(data.get("injury")),
+            not_covered=tuple(GapTopic(str(t["topic"]), _any(t.get("words")))
+                              for t in data.get("not_covered") or [] if isinstance(t, dict) and t.get("topic")),
+            texts={k: " ".join(str(v).split()) for k, v in (data.get("texts") or {}).items()},
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "Doctrine":
+        return cls.from_data(load_doctrine(Path(path)))
+
+    def text(self, name: str) -> str:
+        return self.texts.get(name, "")
+
+    def gaps_in(self, question: str) -> list[str]:
+        """The not-covered topics the question names, in the file's order."""
+        return [g.topic for g in self.not_covered if g.pattern.search(question)]
+
+    def stance_of(self, text: str) -> str:
+        """improving | disrupted | mixed | neutral: which side of sprinting the text describes.
+
+        A word after "less", "fewer", "no", "not" or "without" reads as the other side ("less
+        interrupted" is improving, "less connected" disrupted).
+        """
+        counts = {"improving": 0, "disrupted": 0}
+        for pattern, side, other in ((self.improving, "improving", "disrupted"), (self.disrupted, "disrupted", "improving")):
+            for m in pattern.finditer(text):
+                before = text[max(0, m.start() - 30):m.start()].lower()
+                negated = re.search(r"\b(less|fewer|no|without|not|stop\w*)\s+(?:\w+\s+)?$", before)
+                counts[other if negated else side] += 1
+        improving, disrupted = counts["improving"], counts["disrupted"]
+        if improving == disrupted:
+            return "mixed" if improving else "neutral"  # "improve together … interruptions decrease": both sides
+        return "improving" if improving > disrupted else "disrupted"
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Doctrine:
+    return Doctrine.load(Path(path))
+
+
+def load(path: Path | None = None) -> Doctrine:
+    """The doctrine at `path` (the project's corpus/doctrine.yaml by default), re-read when it changes."""
+    path = Path(path or PROJECT_DOCTRINE)
+    if not path.exists():
+        path = PROJECT_DOCTRINE
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    return _load_cached(str(path), mtime)
