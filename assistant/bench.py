@@ -31,10 +31,10 @@ QUESTIONS = [
     "Why does my sprint feel heavy and rushed?",
     "What does swing-side thrust mean?",
     "Why can sprinting feel smooth and powerful at the same time?",
-    "Why do some athletes look coordinated but run different speeds?",
+    "Two sprinters both look smooth, so why is one of them faster?",
     "What should speed training focus on?",
-    "How do the pushing side and swing side work together?",
-    "What does AQ believe sprint speed depends on?",
+    "How do the pushing and swing sides work together?",
+    "According to AQ, what does speed depend on?",
 ]
 
 

@@ -76,7 +76,7 @@ def _blocks(lines: list[str]) -> list[str]:
     for para in paragraphs:
         is_list = all(ln.startswith("- ") for ln in para)
         # A list belongs to the lead line right before it ("For example:"), and a line that starts
-        # in lower case finishes the sentence before it ("…use the word: - coordination / to describe…").
+        # in lower case finishes the sentence before it ("…athletes call it: - “flow” / to name…").
         continues = para[0][:1].islower()
         if blocks and ((is_list and blocks[-1].rstrip().endswith(":")) or continues):
             blocks[-1] = blocks[-1] + "\n" + "\n".join(para)

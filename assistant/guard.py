@@ -1,7 +1,7 @@
 """Deterministic framing judge: does an answer claim that coordination causes speed?
 
-AQ doctrine: "coordination" is the athlete's label for how improved sprinting FEELS
-when sprint-system relationships improve together; it is never the cause of speed.
+AQ doctrine (corpus/doctrine.yaml): "coordination" names how better sprinting feels to the
+athlete, never the cause of speed.
 This module is both the runtime doctrine guard and the eval suite's framing judge, so
 it is pure stdlib, offline and fast (precompiled regex tables, no model calls).
 
@@ -148,7 +148,17 @@ def _normalise(text: str) -> str:
 
 
 # ---------------------------------------------------------------- vocabulary
-_C = r"(?:un)?coordinat\w*"
+def _subject_pattern() -> str:
+    """The doctrine's subject ("coordination" and its forms), from corpus/doctrine.yaml.
+
+    The rule tables below are compiled once, at import, from AQ's doctrine file (the doctrine is
+    AQ's, shared by every corpus), so the subject is data, not code."""
+    from .doctrine import load
+
+    return load().data.get("subject_pattern") or re.escape(load().subject)
+
+
+_C = _subject_pattern()
 
 # Speed / sprint-performance mentions. Times ("10.5", "your times") and race
 # outcomes ("pulls away", "outruns") count: they are speed claims in sprint talk.
@@ -308,7 +318,7 @@ def _r(name: str, pattern: str, starts: str = "", **kw: object) -> _Rule:
 
 
 C, S = rf"(?P<c>\b{_C})", rf"(?P<s>\b{_S}\b)"
-# "coordination between the pushing side and swing side" is still one subject.
+# "coordination between the pushing and the swing side" is still one subject.
 _POSTMOD = r"(?:\s+(?:between|of|across|among)\s+(?:[\w'-]+\s+){0,6}?(?:and|with)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+)?"
 
 # Ordered: specific, high-precision shapes first; the broad forward/reverse last.

@@ -266,7 +266,7 @@ def _strip_marker(line: str) -> tuple[str | None, str]:
 
 
 def _is_title_case(text: str) -> bool:
-    """Headings are Title Case ("Why Sprinting Sometimes Suddenly Feels “Off”"); prose is not."""
+    """Headings are Title Case ("Why The Stride Feels “Off” Some Days"); prose is not."""
     words = _WORD.findall(text)
     if not words or text.endswith((".", ":", "…")) or len(words) > 16:
         return False

@@ -72,13 +72,14 @@ def ingest_corpus(
     embeddings = embeddings or make_embeddings(settings)
     return ingest(
         settings,
-        embed_units(chunks, embeddings, settings.embedding_batch_size),
+        chunks,
         embeddings,
         rebuild=rebuild,
         warnings=warnings,
         progress=progress,
         wait_s=wait_s,
         on_wait=on_wait,
+        prepare=lambda found: embed_units(found, embeddings, settings.embedding_batch_size),
     )
 
 

@@ -101,7 +101,8 @@ def _plan_one(question: str, standalone: str, intent: Intent, glossary: Glossary
     kind = answer_kind(question if intent.in_scope else standalone, intent, stance)
     if standalone != question and kind == "why" and not _WHY.search(question):
         kind = answer_kind(standalone, intent, stance)  # "and the swing side?": the kind comes from the whole question
-    named = tuple(named_terms(standalone, glossary))
+    found = named_terms(standalone, glossary)
+    named = tuple([t for t in intent.terms if t in found] + [t for t in found if t not in intent.terms])
     gaps = () if kind in ("about_aq", "out_of_scope") else tuple(doctrine.gaps_in(question))
     return QuestionPlan(question, standalone, kind, intent.kind, tuple(intent.terms), named, stance, gaps,
                         in_scope=intent.in_scope)

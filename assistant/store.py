@@ -237,12 +237,17 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     wait_s: float = 0.0,
     on_wait: Callable[[], None] | None = None,
+    prepare: Callable[[list], list] | None = None,
 ) -> IngestReport:
-    """Bring the store in line with `chunks` (a list of chunking.Chunk) and return the counts."""
+    """Bring the store in line with `chunks` (a list of chunking.Chunk) and return the counts.
+
+    `prepare` (adding the answer units' embeddings) runs once the ingest lock is held."""
     from langchain_core.indexing import index
 
     started = time.perf_counter()
     with ingest_lock(settings, wait_s, on_wait):
+        if prepare is not None:
+            chunks = prepare(chunks)
         if rebuild:
             rebuild_store(settings)
         client = open_client(settings)

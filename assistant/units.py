@@ -121,7 +121,7 @@ def _usable(sentence: str, doctrine: Doctrine) -> bool:
         return False  # "?" anywhere: a quoted question ("… “Okay… what does that mean?”") is still a question
     first = sentence.strip().lstrip("🔥👉❌ ").split(" ")[0]
     if first.isupper() and first != "AQ" and len(first) > 1:
-        return False  # "WHY one athlete is actually faster."
+        return False  # "WHAT the athlete changed."
     if s.lstrip("“\"‘'")[:1].islower():
         return False  # a fragment continuing a lead we do not have
     if len(re.sub(r"“[^”]*”|\"[^\"]*\"", " ", s).split()) < 4:
@@ -142,7 +142,7 @@ _SUBORDINATE = re.compile(r"^(when|whenever|if|although|while|once)\b", re.I)
 _DISCOURSE = re.compile(r"^(instead|for example)$", re.I)
 # Leads that point back at the article's previous paragraph: read out of it, they are dropped.
 _BACK_REFERENCE = re.compile(r"^(in other words|in short|that is)$", re.I)
-# Verbs whose object is a whole clause: "The athlete may not consciously realize:" + "the swing side is …".
+# Verbs whose object is a whole clause: "The athlete may not notice:" + "the swing side is …".
 _THAT_VERB = re.compile(r"\b(realize|realise|notice|know|understand)$", re.I)
 
 
@@ -156,7 +156,7 @@ def _join_block(lines: list[str]) -> str:
 
     "AQ looks deeper into:" + bullets → "AQ looks deeper into a, b, and c."
     "When athletes suddenly feel:" + bullets + "AQ says …" → "When athletes suddenly feel a, b and c, AQ says …"
-    "Because “coordination” often describes:" + "🔥 an athlete experience" → "“Coordination” often describes an athlete experience."
+    "Because “rhythm” often names:" + "🔥 a feeling" → "“Rhythm” often names a feeling."
     """
     out = ""
     lead = ""
@@ -196,7 +196,7 @@ def _join_block(lines: list[str]) -> str:
             out = f"{out}, {text if text.startswith('AQ') else text[:1].lower() + text[1:]}"
             subordinate_open = False
         elif not had_items and out == lead and _BACK_REFERENCE.match(lead):
-            out = lead = text  # "In other words:" + "AQ does not view …" → "AQ does not view …"
+            out = lead = text  # "In short:" + "AQ treats …" → "AQ treats …"
         elif not had_items and out == lead and _DISCOURSE.match(lead):
             out = f"{out}, {text}"  # "Instead:" + "athletes feel …" → "Instead, athletes feel …"
         else:
@@ -223,9 +223,9 @@ def _needs_more(lines: list[str]) -> bool:
 def _segments(blocks: list[str]) -> list[list[str]]:
     """Blocks, with a block that stops mid-sentence joined to the single line that finishes it.
 
-    The articles break one sentence over several blocks ("Because saying:" / "- “coordination
-    improved”" / "still does not fully explain:" / "🔥 WHAT specifically improved mechanically
-    underneath."); read apart, each piece is a fragment.
+    The articles break one sentence over several blocks ("Because saying:" / "- “form
+    improved”" / "still leaves open:" / "🔥 WHAT changed underneath."); read apart, each piece
+    is a fragment.
     """
     out: list[list[str]] = []
     for block in blocks:
@@ -267,7 +267,7 @@ def _referent(recent: list[str]) -> str:
 
 def _resolve_pronoun(text: str, recent: list[str]) -> str | None:
     """The sentence with a leading "it"/"this explains why" made explicit, or None when it cannot be."""
-    if _EXPLAINS_WHY.match(text):  # "This also explains why sprinting can …" → "Sprinting can …"
+    if _EXPLAINS_WHY.match(text):  # "This explains why a stride can …" → "A stride can …"
         text = _EXPLAINS_WHY.sub("", text)
         text = text[:1].upper() + text[1:]
     m = _PRONOUN_LEAD.match(text)

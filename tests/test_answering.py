@@ -24,7 +24,9 @@ from assistant.answering import (
 )
 from assistant.backends import LLMBackend, LLMUnavailable
 from assistant.guard import judge_framing
-from assistant.scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT
+from assistant.scope import injury_text, out_of_scope_text
+
+INJURY_TEXT, OUT_OF_SCOPE_TEXT = injury_text(), out_of_scope_text()
 
 CAUSAL = "Coordination is what makes elite sprinters fast. Better coordination makes you faster, so train your coordination."
 CAUSAL_2 = "Yes: coordination causes sprint speed, and improving coordination is the key to running faster."
@@ -88,7 +90,7 @@ def test_follow_up_underneath_after_a_feel_question(service):
     a = service.answer("what's happening underneath that?", history)
     assert a.question.startswith("My sprint feels heavy and rushed")
     assert a.intent == "feel"
-    assert "underneath" in a.text
+    assert not re.search(r"\b(smoother|lighter|effortless)\b", a.text)  # it stays on the side the athlete described
     assert re.search(r"contributor timing|swing side|pushing side|sprint-system", a.text)
     assert any("Off" in s.section or s.question.startswith("Why can sprinting suddenly feel") for s in a.sources)
 
@@ -293,7 +295,7 @@ def test_unreachable_llm_falls_back_to_the_composer(indexed_settings, searcher, 
     assert a.guard.action == "fallback"
     assert a.guard.notice == _FALLBACK_NOTICE and _FALLBACK_NOTICE in a.notices
     assert a.backend.startswith("composer (fallback from")
-    assert a.text.startswith("**What you're feeling:**")
+    assert re.search(r"\bfeel", a.text.split(". ")[0]) and "heavy" in a.text.split(". ")[0]  # the composer's feel answer
     assert any("ConnectionRefused" in e for e in a.guard.evidence)
 
 

@@ -12,6 +12,8 @@ These tests are slow on a 2-core machine: answers are capped at 64 tokens, retri
 
 from __future__ import annotations
 
+import re
+
 import json
 import socket
 import subprocess
@@ -306,7 +308,7 @@ def test_hanging_server_times_out_and_falls_back(silent_server, indexed_settings
     assert a.guard.action == "fallback"
     assert _FALLBACK_NOTICE in a.notices
     assert any("Timeout" in e or "timed out" in e.lower() for e in a.guard.evidence), a.guard.evidence
-    assert a.text.startswith("**What you're feeling:**")
+    assert re.search(r"\bfeel", a.text.split(". ")[0]) and "heavy" in a.text.split(". ")[0]  # the composer's feel answer
     assert elapsed < 10, f"fallback took {elapsed:.1f}s"
 
 

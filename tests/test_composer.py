@@ -1,7 +1,8 @@
 """The composer: the offline default answerer, end to end over the real index, and its pure logic.
 
 The end-to-end tests use the session's real embedded Chroma + real MiniLM (conftest fixtures).
-The unit tests feed `units_from_hit` hand-written chunks shaped like the article's.
+The unit tests feed the composer hand-written chunks shaped like the article's (their units are
+parsed from the text, as for an index built before units were stored).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import re
 
 import pytest
 
-from assistant.backends.composer import Composer, units_from_hit
-from assistant.guard import judge_framing, judge_sentence
+from assistant.backends.composer import Composer
+from assistant.doctrine import load as load_doctrine
+from assistant.plan import QuestionPlan, plan_question
+from assistant.guard import judge_framing, judge_sentence, split_sentences
 from assistant.indexing import corpus_chunks
 from assistant.retrieval import SearchHit, tokenize
-from assistant.scope import Intent
 
 CITATION = re.compile(r"\s*\[(\d+)\]$")
 
@@ -154,29 +156,28 @@ def test_doctrine_traps_are_answered_in_aq_terms_without_a_causal_claim(question
 # --- feel questions: what you feel, then what may be happening underneath --------------------------
 
 @pytest.mark.parametrize("question", FEEL_QUESTIONS)
-def test_feel_questions_have_two_parts(question, answers, glossary):
+def test_feel_questions_say_what_is_felt_and_what_may_be_underneath(question, answers, glossary):
     a = answers[question]
     assert a.intent == "feel"
-    text = a.text
-    assert text.startswith("**What you're feeling:**")
-    feeling, _, rest = text.partition("underneath:**")
-    assert rest, "a second part about what is underneath"
-    assert "What you're feeling" in feeling
-    assert feeling.index("What you're feeling") < text.index("underneath")
-    # the first part is about the feeling, the second names what may be changing underneath
-    first_para = feeling.split("\n\n")[1]
-    assert re.search(r"\bfeel", first_para, re.I)
-    assert _aq_terms_in(rest, glossary)
-    assert judge_framing(text).verdict == "pass"
+    sentences = split_sentences(a.text)
+    assert any(re.search(r"\bfeel", s, re.I) for s in sentences[:3]), "it speaks to the feeling"
+    assert len(_aq_terms_in(a.text, glossary)) >= 2, "and names what may be changing underneath, in AQ's terms"
+    assert judge_framing(a.text).verdict == "pass"
 
 
-def test_feel_direction_chooses_disrupted_or_improving(answers):
-    assert "may be disrupted underneath" in answers["My sprint feels heavy and rushed"].text
-    assert "may be improving underneath" in answers["Why does sprinting feel smooth on good days?"].text
+_IMPROVED = re.compile(r"\b(smoother|lighter|effortless|easier to organi[sz]e)\b", re.I)
+_DISRUPTED = re.compile(r"\b(heav(?:y|ier)|rushed|disconnected|awkward|drift\w*)\b", re.I)
+
+
+def test_feel_answers_stay_on_the_side_the_athlete_describes(answers):
+    assert not _IMPROVED.search(answers["My sprint feels heavy and rushed"].text)
+    assert not _IMPROVED.search(answers["Why does my sprint feel off?"].text)
+    assert not _DISRUPTED.search(answers["Why does sprinting feel smooth on good days?"].text)
+    assert not _DISRUPTED.search(answers["Some days my stride feels light and effortless"].text)
 
 
 def test_heavy_and_rushed_names_what_the_athlete_said(answers):
-    first = answers["My sprint feels heavy and rushed"].text.split("\n\n")[1].lower()
+    first = split_sentences(answers["My sprint feels heavy and rushed"].text)[0].lower()
     assert "heavy" in first and "rushed" in first
 
 
@@ -229,77 +230,21 @@ def test_hostile_messages_never_get_a_causal_claim(question, service, glossary):
 # --- out of scope and nothing found ------------------------------------------------------------
 
 def test_nothing_retrieved_gives_a_plain_fallback(glossary):
-    comp = Composer(glossary).compose("What is contributor timing?", [], Intent("term", terms=["contributor timing"]))
+    comp = Composer(glossary).compose(_plan("What is contributor timing?", glossary), [])
     assert "couldn't find" in comp.text
     assert comp.trace == [(comp.text, "")]
     assert judge_framing(comp.text).verdict == "pass"
 
 
-# --- units_from_hit: pure logic ------------------------------------------------------------------
+# --- pure logic ----------------------------------------------------------------------------------
 
 def _hit(body: str, kind: str = "section", section: str = "Some Section", cid: str = "c1") -> SearchHit:
     text = f"{section}\n{body}"
     return SearchHit(id=cid, title="T", section=section, score=1.0, excerpt=body[:80], text=text, kind=kind)
 
 
-def _texts(body: str, **kw) -> list[str]:
-    return [u.text for u in units_from_hit(_hit(body, **kw), 0)]
-
-
-def test_units_skip_questions_headings_and_filler():
-    texts = _texts("🔥 What exactly are athletes FEELING when they sprint?\n\nInteresting.\n\n"
-                   "🔥 WHY one athlete is actually faster.\n\n"
-                   "But that usually creates another question immediately:\n- “Okay… what exactly does that mean?”\n\n"
-                   "AQ says the deeper sprint-system relationships underneath matter much more than the label itself.")
-    assert texts == ["AQ says the deeper sprint-system relationships underneath matter much more than the label itself."]
-
-
-def test_units_join_a_lead_and_its_bullets():
-    texts = _texts("AQ looks deeper into:\n- pushing-side contribution\n- swing-side thrust\n- contributor timing")
-    assert texts == ["AQ looks deeper into pushing-side contribution, swing-side thrust, and contributor timing."]
-
-
-def test_units_join_a_sentence_broken_over_blocks():
-    texts = _texts("Because “coordination” often describes:\n\n🔥 an athlete experience\n\nWITHOUT clearly identifying:\n\n"
-                   "🔥 the specific sprint-system relationships improving underneath.")
-    assert texts == ["“Coordination” often describes an athlete experience without clearly identifying "
-                     "the specific sprint-system relationships improving underneath."]
-
-
-def test_units_finish_an_open_when_clause_with_the_next_block():
-    texts = _texts("When athletes suddenly feel:\n- smoother\n- lighter\n\n"
-                   "AQ says several sprint-system relationships may actually be improving together underneath.")
-    assert texts == ["When athletes suddenly feel smoother and lighter, AQ says several sprint-system relationships "
-                     "may actually be improving together underneath."]
-
-
-def test_units_resolve_it_or_drop_the_sentence():
-    texts = _texts("🔥 In other words:\n\nAQ does not view better sprinting as passive smoothness alone.\n\n"
-                   "AQ views it as aggressive sprinting becoming easier for the sprint system to organize continuously.")
-    assert "AQ views better sprinting as aggressive sprinting becoming easier for the sprint system to organize continuously." in texts
-    assert not any(re.search(r"\bit as\b", t) for t in texts)
-    # no referent in the chunk: the sentence is left out rather than left dangling
-    assert _texts("AQ views it as the athlete feeling the result of sprint-system relationships improving together.") == []
-
-
-def test_units_rewrite_this_explains_why():
-    texts = _texts("This also explains why sprinting can suddenly feel:\n- heavy\n- rushed\n"
-                   "even when the athlete is trying just as hard.")
-    assert texts == ["Sprinting can suddenly feel heavy and rushed even when the athlete is trying just as hard."]
-
-
-def test_units_never_keep_a_causal_sentence_or_the_belief_aq_argues_against():
-    texts = _texts("Coordination makes sprinters fast.\n\nTraditional sprint thinking often assumes:\n- the athlete became weaker\n"
-                   "- less coordinated\n\nAQ suggests the sprint system may be struggling to organize aggressive movement continuously.")
-    assert texts == ["AQ suggests the sprint system may be struggling to organize aggressive movement continuously."]
-    assert all(judge_sentence(t).label != "causal" for t in texts)
-
-
-def test_faq_units_keep_the_answer_without_the_cross_mark():
-    units = units_from_hit(_hit("❌ Not directly.\n\nAQ views coordination as the athlete’s description of the result, "
-                                "not the underlying mechanical explanation.", kind="faq", section="Frequently Asked Questions"), 0)
-    assert [u.text for u in units] == ["AQ views coordination as the athlete’s description of the result, not the underlying mechanical explanation."]
-    assert units[0].kind == "faq"
+def _plan(question: str, glossary) -> "QuestionPlan":
+    return plan_question(question, [], glossary, load_doctrine())
 
 
 def test_compose_is_deterministic_and_traceable(glossary):
@@ -307,11 +252,12 @@ def test_compose_is_deterministic_and_traceable(glossary):
         _hit("AQ focuses on improving:\n- pushing-side contribution\n- swing-side thrust\n- contributor timing", cid="a"),
         _hit("For example:\n- contributor timing may need to become cleaner\n- sprint-system cycling may need to become less interrupted", cid="b"),
     ]
-    intent = Intent("training")
-    one = Composer(glossary).compose("How do I get faster?", hits, intent)
-    two = Composer(glossary).compose("How do I get faster?", hits, intent)
+    plan = _plan("How do I get faster?", glossary)
+    one = Composer(glossary).compose(plan, hits)
+    two = Composer(glossary).compose(plan, hits)
     assert one == two
-    assert one.text.startswith("Here's where AQ would point your training.")
+    # a how-to question leads with what to work on: the training unit, with its source
+    assert one.trace[0][1] in ("a", "b") and re.search(r"AQ focuses on|may need to", one.trace[0][0])
     ids = [cid for _, cid in one.trace if cid]
     assert ids == ["a", "b"] or ids == ["b", "a"]
     assert "For example" not in one.text  # an example cannot refer back to a sentence the answer lacks

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from assistant.corpus import load_glossary
-from assistant.scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT, Intent, classify, is_follow_up, named_terms
+from assistant.scope import Intent, classify, injury_text, is_follow_up, named_terms, out_of_scope_text
+
+INJURY_TEXT, OUT_OF_SCOPE_TEXT = injury_text(), out_of_scope_text()
 
 SHIPPED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

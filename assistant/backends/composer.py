@@ -170,8 +170,8 @@ class Composer:
 
     def _fits(self, c: Candidate, plan: QuestionPlan) -> bool:
         """A unit on the opposite stance to the question's, or on both sides at once, is left out."""
-        if not plan.stance or c.unit.stance == "neutral":
-            return True
+        if not plan.stance or c.unit.stance == "neutral" or plan.kind == "how_to":
+            return True  # what to train answers a disrupted stride with what may need to improve
         return c.unit.stance == plan.stance
 
     def rank(self, hits: list[SearchHit], plan: QuestionPlan, qvec) -> list[Candidate]:
@@ -186,13 +186,13 @@ class Composer:
 
     # -- composing -------------------------------------------------------------------------------
     def compose(self, plan: QuestionPlan, hits: list[SearchHit], query_vector=None) -> Composition:
+        if not hits:
+            text = self.doctrine.text("no_match")
+            return Composition(text, [(text, "")])
         qvec = query_vector if query_vector is not None else self._question_vector(plan.standalone)
         ranked = self.rank(hits, plan, qvec)
         answer = _Draft()
         self._lead(answer, plan, ranked, qvec, hits)
-        if not answer.pieces and not ranked:
-            text = self.doctrine.text("no_match")
-            return Composition(text, [(text, "")])
         self._support(answer, ranked, plan)
         return answer.finish()
 

@@ -376,11 +376,12 @@ def judge_forbidden(answer: str, patterns: list[str], trace: list[dict] | None =
 
 # --- optional LLM judge -------------------------------------------------------------------------
 
-LLM_SYSTEM = (
-    "You grade answers from AQ Coach, a sprint-coaching assistant. AQ's doctrine: \"coordination\" is the "
-    "athlete's label for how improved sprinting FEELS when sprint-system relationships improve together; it is "
-    "never the cause of speed. Reply with one JSON object and nothing else."
-)
+def llm_system() -> str:
+    """The LLM judge's instructions, with AQ's doctrine statement from corpus/doctrine.yaml."""
+    from ..doctrine import load
+
+    return (f"You grade answers from AQ Coach, a sprint-coaching assistant. {load().statement} "
+            "Reply with one JSON object and nothing else.")
 LLM_TEMPLATE = """Question: {question}
 
 Answer to grade:
@@ -445,7 +446,7 @@ class LLMJudge:
     def _cache_path(self, prompt: str) -> Path | None:
         if not self.cache_dir:
             return None
-        digest = hashlib.sha256(f"{self.model_name}\x00{LLM_SYSTEM}\x00{prompt}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self.model_name}\x00{llm_system()}\x00{prompt}".encode()).hexdigest()
         safe_model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model_name)[:80] or "model"
         return self.cache_dir / safe_model / f"{digest}.json"
 
@@ -461,7 +462,7 @@ class LLMJudge:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         self.calls += 1
-        reply = self.chat_model.invoke([SystemMessage(LLM_SYSTEM), HumanMessage(prompt)])
+        reply = self.chat_model.invoke([SystemMessage(llm_system()), HumanMessage(prompt)])
         text = reply.content if hasattr(reply, "content") else str(reply)
         if not isinstance(text, str):
             text = json.dumps(text)

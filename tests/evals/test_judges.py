@@ -178,9 +178,9 @@ def test_retrieval_recall_and_mrr():
 # --- scope --------------------------------------------------------------------------------------
 
 def test_scope_refusal_expected():
-    from assistant.scope import INJURY_TEXT, OUT_OF_SCOPE_TEXT
+    from assistant.scope import injury_text, out_of_scope_text
 
-    for text in (OUT_OF_SCOPE_TEXT, INJURY_TEXT, "Sorry, AQ's articles don't cover nutrition. Ask a sports dietitian."):
+    for text in (out_of_scope_text(), injury_text(), "Sorry, AQ's articles don't cover nutrition. Ask a sports dietitian."):
         r = judges.judge_scope(text, expect_refusal=True)
         assert r.verdict == PASS, text
         assert r.evidence[0]["span"]
@@ -191,7 +191,8 @@ def test_scope_refusal_expected():
 
 
 def test_scope_in_scope_answer_that_refuses_fails():
-    from assistant.scope import OUT_OF_SCOPE_TEXT
+    from assistant.scope import out_of_scope_text
+    OUT_OF_SCOPE_TEXT = out_of_scope_text()
 
     r = judges.judge_scope(OUT_OF_SCOPE_TEXT, expect_refusal=False, service_scope="out")
     assert r.verdict == FAIL and {"service_scope": "out"} in r.evidence
