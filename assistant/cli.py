@@ -98,7 +98,10 @@ def import_cmd(
         _emit_json({"imported": [r.as_dict() for r in results], "errors": errors})
     else:
         for r in results:
-            out.print(f"[green]imported[/] {r.source} → {r.path} ({r.sections} sections, {r.faq} FAQ, {r.repairs} repairs)", highlight=False)
+            out.print(f"[green]imported[/] {r.source} → {r.path} ({r.sections} sections, {r.faq} FAQ, {r.repairs} repairs, "
+                      f"{r.ambiguous} ambiguous, {r.residue} residue)", highlight=False)
+            for line in r.ambiguous_lines:
+                out.print(f"  [yellow]ambiguous mark dropped[/] (✅ or ❌ could not be told apart): {line}", highlight=False)
         for e in errors:
             err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line, never wrapped
     if errors:

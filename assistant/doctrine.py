@@ -59,6 +59,7 @@ class Doctrine:
     injury: re.Pattern
     not_covered: tuple[GapTopic, ...]
     texts: dict
+    generic_words: frozenset = frozenset()
 
     @classmethod
     def from_data(cls, data: dict) -> "Doctrine":
@@ -83,6 +84,7 @@ class Doctrine:
             not_covered=tuple(GapTopic(str(t["topic"]), _any(t.get("words")))
                               for t in data.get("not_covered") or [] if isinstance(t, dict) and t.get("topic")),
             texts={k: " ".join(str(v).split()) for k, v in (data.get("texts") or {}).items()},
+            generic_words=frozenset(str(w).lower() for w in data.get("generic_words") or []),
         )
 
     @classmethod

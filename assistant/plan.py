@@ -95,15 +95,24 @@ def _parts(question: str) -> list[str]:
     return [head if head.endswith("?") else head + "?", tail]
 
 
+def the_ask(question: str) -> str:
+    """The sentences that ask ("…my arms cross my body. Is he right?" → "Is he right?"); the whole
+    question when none ends in "?". What comes before them is context, not what is asked."""
+    sentences = re.split(r"(?<=[.?!])\s+", question.strip())
+    asks = [s for s in sentences if s.rstrip().endswith("?")]
+    return " ".join(asks) if asks and len(asks) < len(sentences) else question
+
+
 def _plan_one(question: str, standalone: str, intent: Intent, glossary: Glossary | None, doctrine: Doctrine) -> QuestionPlan:
     stance = doctrine.stance_of(standalone)
     stance = stance if stance in ("improving", "disrupted") else ""
-    kind = answer_kind(question if intent.in_scope else standalone, intent, stance)
+    ask = the_ask(question)
+    kind = answer_kind(ask if intent.in_scope else standalone, intent, stance)
     if standalone != question and kind == "why" and not _WHY.search(question):
         kind = answer_kind(standalone, intent, stance)  # "and the swing side?": the kind comes from the whole question
     found = named_terms(standalone, glossary)
     named = tuple([t for t in intent.terms if t in found] + [t for t in found if t not in intent.terms])
-    gaps = () if kind in ("about_aq", "out_of_scope") else tuple(doctrine.gaps_in(question))
+    gaps = () if kind in ("about_aq", "out_of_scope") else tuple(doctrine.gaps_in(ask))
     return QuestionPlan(question, standalone, kind, intent.kind, tuple(intent.terms), named, stance, gaps,
                         in_scope=intent.in_scope)
 

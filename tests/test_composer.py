@@ -261,3 +261,70 @@ def test_compose_is_deterministic_and_traceable(glossary):
     ids = [cid for _, cid in one.trace if cid]
     assert ids == ["a", "b"] or ids == ["b", "a"]
     assert "For example" not in one.text  # an example cannot refer back to a sentence the answer lacks
+
+
+# --- the questions athletes asked: the answer addresses what was asked ----------------------------
+
+_GAP = re.compile(r"\b(?:articles?|aq)\b[^.]{0,30}\b(?:don't|do not|doesn't|never)\s+(?:cover|name|discuss)", re.I)
+_PLAN = re.compile(r"\b\d+\s*(?:sets?|reps?|x|minutes?|m)\b|\b(?:do|try|perform)\s+(?:\w+\s+){0,2}(?:drills?|skips?|stretch\w*)\b", re.I)
+
+
+def _first(text: str, n: int = 2) -> str:
+    return " ".join(split_sentences(text)[:n])
+
+
+def test_a_yes_no_question_opens_on_a_stance(service):
+    a = service.answer("Should I try to relax more when I sprint?")
+    lead = _first(a.text)
+    assert re.match(r"^(?:No|Not|Yes)\b", lead), lead
+    assert re.search(r"aggress|relax", lead, re.I), "and says what AQ says about it"
+
+
+def test_a_feel_good_question_never_describes_disrupted_sprinting(service):
+    a = service.answer("What should I feel when I'm sprinting well?")
+    assert not _DISRUPTED.search(a.text), a.text
+    assert re.search(r"\b(smooth\w*|light\w*|quick\w*|less interrupted|connected)\b", _first(a.text, 3), re.I)
+
+
+def test_a_feel_bad_question_never_describes_improved_sprinting(service):
+    a = service.answer("I'm a 400m runner. In the last 100m my form falls apart and I feel like I'm flailing. What's going on?")
+    assert not _IMPROVED.search(a.text) and "grabbing the ground more aggressively" not in a.text, a.text
+    assert re.search(r"drift\w*|disrupt\w*|off\b|interrupt\w*|less cleanly", a.text, re.I)
+
+
+def test_explain_a_term_in_simple_words_gives_its_definition_first(service, glossary):
+    a = service.answer("Can you explain sprint-system continuity in simple words?")
+    assert _first(a.text, 1).startswith("In AQ's terms, **sprint-system continuity** is")
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("What's the best way to warm up before sprints?", "warm"),
+    ("Give me a drill to improve contributor timing.", "drill"),
+    ("Is arm action important?", "arm"),
+])
+def test_an_uncovered_topic_is_admitted_first_and_nothing_is_invented(question, topic, service):
+    a = service.answer(question)
+    lead = _first(a.text)
+    assert _GAP.search(lead) and topic in lead.lower(), lead
+    assert not _PLAN.search(a.text), a.text
+    assert judge_framing(a.text).verdict == "pass"
+
+
+def test_a_two_part_question_gets_both_parts(service, glossary):
+    a = service.answer("My coach keeps telling me to be more coordinated. What does that actually mean, and what should I work on?")
+    assert re.search(r"label|descri\w+|feel\w*", _first(a.text, 1), re.I), "what it means"
+    rest = " ".join(split_sentences(a.text)[1:])
+    assert re.search(r"focuses on|may need to|need to", rest) and len(_aq_terms_in(rest, glossary)) >= 2, "what to work on"
+
+
+def test_what_is_aq_says_what_aq_is(service):
+    a = service.answer("What's AQ?")
+    assert re.match(r"^AQ is\b", a.text)
+
+
+def test_no_answer_repeats_itself(answers):
+    for a in answers.values():
+        sents = [set(tokenize(s)) for s in split_sentences(a.text) if len(tokenize(s)) >= 3]
+        for i, s in enumerate(sents):
+            for t in sents[:i]:
+                assert len(s & t) / min(len(s), len(t)) < 0.8, a.text

@@ -30,7 +30,8 @@ from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
 from ..units import AnswerUnit, parse_units
 
-ABOUT_AQ_ID = "doctrine:about_aq"
+ABOUT_AQ_ID = "doctrine:about_aq"   # trace ids of fixed texts from corpus/doctrine.yaml
+GAP_ID = "doctrine:gap"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ComposerWeights:
     kind_bonus: dict
     mmr_lambda: float
     support_cosine: float
+    gap_support_cosine: float
     gap_cosine: float
     min_words: int
     max_words: int
@@ -99,6 +101,7 @@ def _fallback_units(kind: str, section: str, body: str, question: str, doctrine:
 _NEGATES = re.compile(r"\b(not|no longer|never|isn't|aren't|doesn't|don't)\b|n't\b", re.I)
 _OR_QUESTION = re.compile(r"\b\w+\b[^?]*\bor\b[^?]*\?", re.I)
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
+_OTHER = {"improving": "disrupted", "disrupted": "improving"}
 _ASKS_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind)|how come)\b", re.I)
 _REDUCTIVE = re.compile(r"\b(just|basically|simply|merely|only|all about)\b", re.I)
 
@@ -160,6 +163,22 @@ class Composer:
                 c.score += w.marker_weight
             if plan.kind == "yes_no" and (u.verdict or _NEGATES.search(u.text)):
                 c.score += w.stance_weight
+
+    def _training_unit(self, ranked: list[Candidate]) -> Candidate | None:
+        """What to work on, in AQ's terms: the training unit naming the most AQ terms, by score."""
+        training = [c for c in ranked if self._is_training(c.unit)]
+        return max(training, key=lambda c: c.score + self.w.term_weight * self._terms_named(c), default=None)
+
+    def _generic(self) -> set:
+        if not hasattr(self, "_generic_tokens"):
+            self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
+        return self._generic_tokens
+
+    def _stance_words(self, c: Candidate, plan: QuestionPlan) -> int:
+        """How many words of the question's side (improving / disrupted) the unit uses: a richer
+        description of the feeling the athlete asks about."""
+        pattern = self.doctrine.disrupted if plan.stance == "disrupted" else self.doctrine.improving
+        return min(6, len(pattern.findall(c.unit.text)))
 
     def _terms_named(self, c: Candidate) -> int:
         """How many AQ terms (the glossary's) the unit names: at most 3 count."""
@@ -228,16 +247,17 @@ class Composer:
                 return
         if kind == "how_to" or (plan.wants_training and kind != "yes_no"):
             # what to work on, in AQ's terms: a training unit that names AQ terms, else any training unit
-            training = [c for c in ranked if self._is_training(c.unit)]
-            best = max(training, key=lambda c: c.score + self.w.term_weight * self._terms_named(c), default=None)
+            best = self._training_unit(ranked)
             if best:
                 answer.cite(best)
                 return
         if kind in ("feel_good", "feel_bad"):
             # what the athlete feels, then what AQ says may be happening underneath, in AQ's terms
             # ("why does it feel …?" leads with what is underneath)
-            felt = next((c for c in ranked[:8] if _FEEL.search(c.unit.text) and c.unit.stance != "neutral"), None)
-            under = next((c for c in ranked if c is not felt and self._terms_named(c) >= 2), None)
+            felt = max((c for c in ranked[:10] if _FEEL.search(c.unit.text) and c.unit.stance not in ("neutral", "mixed")),
+                       key=lambda c: c.score + 0.05 * self._stance_words(c, plan), default=None)
+            side = [c for c in ranked if c is not felt and self._terms_named(c) >= 2]
+            under = next((c for c in side if c.unit.stance == plan.stance), side[0] if side else None)
             order = (under, felt) if _ASKS_WHY.search(plan.question) else (felt, under)
             for c in filter(None, order):
                 if not answer.overlaps(c):
@@ -290,25 +310,37 @@ class Composer:
         topics = list(plan.gaps)
         what = (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
         if what:
-            answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.")
+            answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.", GAP_ID)
         else:
-            answer.say("AQ's articles don't cover that directly, so I won't invent an answer.")
+            answer.say("AQ's articles don't cover that directly, so I won't invent an answer.", GAP_ID)
         if plan.named and self._define(answer, plan, 1):
             return
-        close = [c for c in ranked if c.semantic >= self.w.support_cosine]
+        if plan.wants_training:  # "what drills…?": no drills, but what AQ would have you work on
+            best = self._training_unit(ranked)
+            if best:
+                answer.cite(best)
+                return
+        # closest: near the question in meaning, and sharing one of its own words (not only "sprint")
+        own = set(tokenize(plan.question)) - self._generic()
+        close = [c for c in ranked if c.semantic >= self.w.gap_support_cosine and own & c.tokens]
         if close:
             answer.say("The closest thing they do say:")
             answer.cite(close[0])
         elif self.doctrine.text("gap_offer"):
-            answer.say(self.doctrine.text("gap_offer"))
+            answer.say(self.doctrine.text("gap_offer"), GAP_ID)
 
     def _support(self, answer: "_Draft", ranked: list[Candidate], plan: QuestionPlan) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""
-        pool = [c for c in ranked if not answer.overlaps(c)]
+        # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
+        # nothing from the other side is added.
+        side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
+        pool = [c for c in ranked if not answer.overlaps(c) and not (side and c.unit.stance in (_OTHER[side], "mixed")
+                                                                      and plan.kind != "how_to")]
         if answer.gap:  # only what is close to the question, or about the AQ term it names
             named = [t.lower().replace("-", " ") for t in plan.named]
-            pool = [c for c in pool if c.semantic >= self.w.support_cosine
-                    or any(t in c.unit.text.lower().replace("-", " ") for t in named)]
+            own = set(tokenize(plan.question)) - self._generic()
+            pool = [c for c in pool if (c.semantic >= self.w.gap_support_cosine and own & c.tokens)
+                    or any(t in c.unit.text.lower().replace("-", " ") for t in named)][:1]
         lam = self.w.mmr_lambda
         while pool and (answer.words < self.w.min_words or not answer.cited):
             def mmr(c: Candidate) -> float:
@@ -331,6 +363,7 @@ class _Draft:
         self.tokens: list[frozenset] = []
         self.vectors: list = []
         self.cited: list[str] = []
+        self.sources: list[Candidate] = []   # the units quoted, in order
         self.words = 0
         self.gap = False
 
@@ -338,7 +371,7 @@ class _Draft:
         self.pieces.append((text, chunk_id))
         self.tokens.extend(frozenset(tokenize(s)) for s in split_sentences(text))
         self.words += len(re.findall(r"[A-Za-z0-9]+", text))
-        if not chunk_id and text.startswith("AQ's articles don't"):
+        if chunk_id == GAP_ID:
             self.gap = True
 
     def overlaps(self, c: Candidate) -> bool:
@@ -355,6 +388,7 @@ class _Draft:
         if judge_sentence(text).label == "causal":
             return
         self.say(f"{prefix + ' ' if prefix else ''}{text} [{self.cited.index(c.chunk_id) + 1}]", c.chunk_id)
+        self.sources.append(c)
         self.vectors.append(c.vector)
 
     def finish(self) -> Composition:

@@ -57,6 +57,9 @@ def combine(verdicts) -> str:
     return PASS
 
 
+DOCTRINE_TRACE = "doctrine:"     # trace ids of the composer's fixed texts from corpus/doctrine.yaml
+
+
 def _chunk_for(sentence: str, trace: list[dict] | None) -> str:
     """The chunk id the answerer recorded for this sentence (composer trace), if any."""
     if not trace:
@@ -231,7 +234,10 @@ def judge_grounding(answer: str, sources: list[Source] | None, embeddings=None, 
     if not sources:
         return CheckResult("grounding", UNCERTAIN, None, [{"detail": "no sources to check the answer against"}])
     index = _index_sources(sources)
-    rows = [score_sentence(s, sources, embeddings, index) for s in split_sentences(answer)]
+    # Sentences the answerer traced to AQ's own fixed texts (doctrine.yaml: about AQ, "the articles
+    # don't cover …") are the maintainers' words, not claims drawn from a passage.
+    sentences = [s for s in split_sentences(answer) if not _chunk_for(s, trace).startswith(DOCTRINE_TRACE)]
+    rows = [score_sentence(s, sources, embeddings, index) for s in sentences]
     considered = [r for r in rows if r["considered"]]
     if not considered:
         return CheckResult("grounding", UNCERTAIN, None,

@@ -126,7 +126,8 @@ def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: l
         checks.append(judges.judge_terms(answer, case.terms_any, case.terms_all))
     if not case.expects_refusal:
         checks.append(judges.judge_grounding(answer, sources, embeddings=embeddings, trace=trace))
-    checks.append(judges.judge_scope(answer, case.expects_refusal, service_scope or None))
+    if case.covered is not False:  # an uncovered topic is judged by honest_gap: admitting it is right there
+        checks.append(judges.judge_scope(answer, case.expects_refusal, service_scope or None))
     if case.gold_sections and not case.expects_refusal:
         checks.append(judges.judge_retrieval(case.gold_sections, hits, k))
     if case.forbidden:
