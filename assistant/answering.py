@@ -97,6 +97,28 @@ CONDENSE_PROMPT = (
 )
 
 
+# What the plan asks of the first sentence, for an LLM backend (the composer reads the plan itself).
+KIND_GUIDANCE = {
+    "yes_no": "Open with a plain yes or no (or 'not necessarily'), then say why.",
+    "definition": "Open with what the term means, in one sentence.",
+    "how_to": "Open with what to work on, in AQ's terms.",
+    "feel_good": "Describe only how improved sprinting feels, then what may be improving underneath.",
+    "feel_bad": "Describe only how disrupted sprinting feels, then what may be disrupted underneath.",
+    "comparison": "Say how the two things differ, one sentence each.",
+    "why": "Open with the reason AQ gives.",
+    "about_aq": "Say what AQ is.",
+}
+
+
+def plan_guidance(plan: QuestionPlan) -> str:
+    lines = [KIND_GUIDANCE.get(plan.kind, "")]
+    if plan.gaps:
+        lines.insert(0, f"AQ's articles don't cover {', '.join(plan.gaps)}: say so in your first sentence and invent nothing.")
+    for part in plan.parts:
+        lines.append(f"Answer this part too: {part.standalone}")
+    return "".join(f"{line}\n" for line in lines if line)
+
+
 def _glossary_lines(glossary: Glossary, focus: str = "") -> str:
     """The AQ terms for the system prompt: those the question and its passages name (all when none
     is named). Small local models have little context to spare; every line costs prompt time."""
@@ -255,7 +277,8 @@ class AnsweringService:
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
 
     def _answer_with_llm(self, llm, question, history, hits, composition, plan, timings, notices, composed_hits) -> Answer:
-        inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": ""}
+        inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": "",
+                  "guidance": plan_guidance(plan)}
         chain = _answer_chain(llm, self.glossary, self.doctrine.statement, focus=f"{question}\n{inputs['context']}")
         evidence: list[str] = []
         attempts = 0
@@ -341,7 +364,7 @@ def _answer_chain(llm: LLMBackend, glossary: Glossary, doctrine: str, focus: str
     prompt = ChatPromptTemplate.from_messages([
         ("system", system.replace("{", "{{").replace("}", "}}")),
         MessagesPlaceholder("history"),
-        ("human", "Context:\n{context}\n\nQuestion: {question}\n{correction}"),
+        ("human", "Context:\n{context}\n\nQuestion: {question}\n{guidance}{correction}"),
     ])
     return prompt | llm.chat_model | StrOutputParser()
 
