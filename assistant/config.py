@@ -105,6 +105,7 @@ class Settings(BaseSettings):
         {"faq": 0.1, "summary": 0.08, "definition": 0.06, "list": 0.04, "sentence": 0.0},
         description="Bonus per unit kind: FAQ answers and summaries say a point most directly.")
     composer_mmr_lambda: float = Field(0.65, ge=0, le=1, description="Maximal marginal relevance: 1 ranks by relevance only, lower favours units unlike those already chosen.")
+    composer_paraphrase_cosine: float = Field(0.88, ge=0, le=1, description="A unit this close (cosine) to one already in the answer says the same thing again and is left out.")
     composer_support_cosine: float = Field(0.35, ge=-1, le=1, description="Least cosine to the question for a supporting unit.")
     composer_gap_support_cosine: float = Field(0.5, ge=-1, le=1, description="Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer offers what it can explain).")
     composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description="Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question.")

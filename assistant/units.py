@@ -117,7 +117,7 @@ def _join_items(items: list[str]) -> str:
 def _usable(sentence: str, doctrine: Doctrine) -> bool:
     """Never compose from a question, a heading-like fragment, filler, or a sentence the judge would not pass."""
     s = clean(sentence)
-    if len(s) < 25 or "?" in s or doctrine.filler.match(s):
+    if len(s.split()) < 7 or "?" in s or doctrine.filler.match(s):  # short lines carry rhythm, not a point
         return False  # "?" anywhere: a quoted question ("… “Okay… what does that mean?”") is still a question
     first = sentence.strip().lstrip("🔥👉❌ ").split(" ")[0]
     if first.isupper() and first != "AQ" and len(first) > 1:

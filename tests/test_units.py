@@ -95,7 +95,7 @@ def test_faq_units_keep_the_answer_and_its_verdict(doctrine):
 @pytest.mark.parametrize("text, stance", [
     ("Sprinting may suddenly feel smoother, lighter and quicker.", "improving"),
     ("Sprinting can feel heavy, rushed and disconnected.", "disrupted"),
-    ("Sprinting may begin feeling less interrupted.", "improving"),          # "less" + a disrupted word
+    ("Sprinting may begin feeling less interrupted from stride to stride.", "improving"),          # "less" + a disrupted word
     ("The athlete may feel less connected to the ground.", "disrupted"),     # "less" + an improving word
     ("AQ looks deeper into pushing-side contribution and swing-side thrust.", "neutral"),
 ])

@@ -46,6 +46,7 @@ class ComposerWeights:
     stance_weight: float
     kind_bonus: dict
     mmr_lambda: float
+    paraphrase_cosine: float
     support_cosine: float
     gap_support_cosine: float
     gap_cosine: float
@@ -350,6 +351,8 @@ class Composer:
             pool.remove(best)
             if answer.overlaps(best) or (best.semantic < self.w.support_cosine and answer.words >= 40 and answer.cited):
                 continue
+            if any(_cosine(best.vector, v) >= self.w.paraphrase_cosine for v in answer.vectors if v is not None):
+                continue  # the same point in other words
             if answer.words + len(best.unit.text.split()) > self.w.max_words:
                 continue
             answer.cite(best)
