@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     history_turns: int = Field(6, ge=0, description="How many earlier messages are used to resolve follow-ups.")
 
     # composer: how answer units are ranked and how long an answer runs
-    composer_k: int = Field(8, ge=1, le=50, description="How many chunks the composer ranks answer units from (retrieval's k is for sources and the LLM's context).")
+    composer_k: int = Field(10, ge=1, le=50, description="How many chunks the composer ranks answer units from (retrieval's k is for sources and the LLM's context).")
     composer_semantic_weight: float = Field(1.0, ge=0, description="Weight of the unit's embedding cosine to the question.")
     composer_lexical_weight: float = Field(0.6, ge=0, description="Weight of the words (stemmed) the unit shares with the question and its AQ terms.")
     composer_rank_weight: float = Field(0.1, ge=0, description="Weight of the unit's chunk rank in retrieval (1/(1+rank)).")

@@ -70,6 +70,7 @@ class Candidate:
     tokens: frozenset
     vector: tuple | None
     matched: frozenset = frozenset()   # tokens for matching: the unit and the set-up it answers
+    follower: "Candidate | None" = None  # the next unit of its chunk, when that one carries on from it ("Instead, …")
     semantic: float = 0.0
     score: float = 0.0
 
@@ -103,6 +104,8 @@ _NEGATES = re.compile(r"\b(not|no longer|never|isn't|aren't|doesn't|don't)\b|n't
 _OR_QUESTION = re.compile(r"\b\w+\b[^?]*\bor\b[^?]*\?", re.I)
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 _OTHER = {"improving": "disrupted", "disrupted": "improving"}
+# A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
+_CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why)\b", re.I)
 _ASKS_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind)|how come)\b", re.I)
 _REDUCTIVE = re.compile(r"\b(just|basically|simply|merely|only|all about)\b", re.I)
 
@@ -133,8 +136,12 @@ class Composer:
         out: list[Candidate] = []
         for rank, hit in enumerate(hits):
             units = hit.units if hit.units is not None else _fallback_units(hit.kind, hit.section, hit.body, hit.question, self.doctrine)
-            out.extend(Candidate(u, hit.id, rank, frozenset(tokenize(u.text)), u.vector,
-                                 matched=frozenset(tokenize(u.match_text))) for u in units)
+            mine = [Candidate(u, hit.id, rank, frozenset(tokenize(u.text)), u.vector, matched=frozenset(tokenize(u.match_text)))
+                    for u in units]
+            for first, second in zip(mine, mine[1:]):
+                if _CARRIES_ON.match(second.unit.text):
+                    first.follower = second
+            out.extend(mine)
         lacking = [c for c in out if c.vector is None]
         for c, v in zip(lacking, self._embed([c.unit.match_text for c in lacking])):
             c.vector = v
@@ -392,6 +399,8 @@ class _Draft:
             return
         self.say(f"{prefix + ' ' if prefix else ''}{text} [{self.cited.index(c.chunk_id) + 1}]", c.chunk_id)
         self.sources.append(c)
+        if c.follower is not None and c.follower not in self.sources and not self.overlaps(c.follower):
+            self.cite(c.follower)  # "… do not usually feel X." + "Instead, they feel the combined result …"
         self.vectors.append(c.vector)
 
     def finish(self) -> Composition:
