@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from .backends import LLMBackend, LLMUnavailable, make_composer, make_llm
 from .config import Settings
 from .corpus import Glossary
-from .guard import judge_framing
+from .guard import StreamGuard, judge_framing, sentence_pieces
 from .plan import QuestionPlan, plan_question
 from .retrieval import HybridSearcher, SearchHit
 
@@ -165,6 +165,20 @@ class AnsweringService:
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Answer:
+        """The whole answer at once: the last item of stream()."""
+        answer = None
+        for item in self.stream(question, history, backend):
+            answer = item
+        return answer
+
+    def stream(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Iterator[AnswerDelta | Answer]:
+        """Yield the answer in pieces as it is written, then the finished Answer.
+
+        An LLM's tokens are judged one complete sentence at a time (guard.StreamGuard) and a
+        sentence is released only once it has passed; a failing sentence is never released. The
+        final Answer may then differ from what was streamed (regenerated, or the composer's): its
+        guard report says so, and the UI and CLI show the final text instead.
+        """
         started = time.perf_counter()
         backend = backend or self.settings.backend
         notices: list[str] = []
@@ -174,46 +188,31 @@ class AnsweringService:
             notices.append(f"Your question was very long, so only its first {self.settings.max_question_chars} characters were used.")
         history = _clean_history(history, self.settings.history_turns)
         llm = self.llm(backend)
-
         plan = self.plan(question, history, llm)
-        standalone = plan.standalone
         timings = {"resolve_ms": _ms(started)}
 
         if not plan.in_scope:
             text = self.doctrine.text("injury" if plan.intent == "injury" else "out_of_scope")
             verdict = judge_framing(text)
-            return Answer(text, [], backend, GuardReport(True, verdict.verdict, "passed"), {**timings, "total_ms": _ms(started)},
-                          standalone, scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
-                          plan=plan.as_dict())
-
-        t = time.perf_counter()
-        hits, context = self._retrieve(plan)
-        timings["retrieve_ms"] = _ms(t)
-
-        t = time.perf_counter()
-        qvec = self.searcher.query_vector(standalone) if hasattr(self.searcher, "query_vector") else None
-        composition = self.composer.compose(plan, hits, qvec)
-        timings["compose_ms"] = _ms(t)
-
-        if llm is None or plan.intent == "injection":
-            text, guard = self._guard_composed(composition.text)
-            used = [cid for _, cid in composition.trace if cid]
-            answer = Answer(text, self._sources(hits, used), "composer", guard, timings, standalone,
-                            intent=plan.intent, notices=notices,
-                            trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
+            answer = Answer(text, [], backend, GuardReport(True, verdict.verdict, "passed"), timings, plan.standalone,
+                            scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
+                            plan=plan.as_dict())
         else:
-            answer = self._answer_with_llm(llm, standalone, history, context, composition, plan, timings, notices, hits)
+            t = time.perf_counter()
+            hits, context = self._retrieve(plan)
+            timings["retrieve_ms"] = _ms(t)
+            t = time.perf_counter()
+            qvec = self.searcher.query_vector(plan.standalone) if hasattr(self.searcher, "query_vector") else None
+            composition = self.composer.compose(plan, hits, qvec)
+            timings["compose_ms"] = _ms(t)
+            if llm is not None and plan.intent != "injection":
+                answer = yield from self._stream_llm(llm, history, context, composition, plan, timings, notices, hits)
+                answer.timings["total_ms"] = _ms(started)
+                yield answer
+                return
+            answer = self._composed_answer(composition, hits, plan, timings, notices)
         answer.timings["total_ms"] = _ms(started)
-        return answer
-
-    def stream(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Iterator[AnswerDelta | Answer]:
-        """Yield the answer in pieces, then the finished Answer.
-
-        The guard must see a whole answer before any of it is shown, so pieces are released only
-        after it has passed (or been replaced).
-        """
-        answer = self.answer(question, history, backend)
-        for piece in re.findall(r"\s*\S+\s*", answer.text):
+        for piece in sentence_pieces(answer.text):  # the composer's answer is whole at once: sentence by sentence
             yield AnswerDelta(piece)
         yield answer
 
@@ -276,25 +275,64 @@ class AnsweringService:
         final = judge_framing(kept)
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
 
-    def _answer_with_llm(self, llm, question, history, hits, composition, plan, timings, notices, composed_hits) -> Answer:
+    def _guarded_pieces(self, llm, chain, inputs, gate: StreamGuard, timings: dict, t: float) -> Iterator[str]:
+        """The model's sentences as they pass the guard; generation stops at the first that fails."""
+        pieces = llm.stream(chain, inputs)
+        try:
+            for piece in pieces:
+                if piece and "ttft_ms" not in timings:
+                    timings["ttft_ms"] = _ms(t)  # the model's first token
+                for sentence in gate.feed(piece):
+                    timings.setdefault("first_sentence_ms", _ms(t))  # the first sentence released
+                    yield sentence
+                if gate.failed:
+                    return  # nothing after a failed sentence is shown
+            for sentence in gate.close():
+                timings.setdefault("first_sentence_ms", _ms(t))
+                yield sentence
+        finally:
+            close = getattr(pieces, "close", None)
+            if close:
+                close()  # stops the generation (and frees llama.cpp's one context)
+
+    def _composed_answer(self, composition, hits, plan: QuestionPlan, timings, notices, backend: str = "composer") -> Answer:
+        text, guard = self._guard_composed(composition.text)
+        used = [cid for _, cid in composition.trace if cid]
+        return Answer(text, self._sources(hits, used), backend, guard, timings, plan.standalone, intent=plan.intent,
+                      notices=notices, trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
+
+    def _stream_llm(self, llm, history, hits, composition, plan: QuestionPlan, timings, notices, composed_hits):
+        """Stream the LLM's answer through the sentence guard; on a failure, regenerate once with a
+        correction, then fall back to the composer. Yields deltas and returns the final Answer."""
+        question = plan.standalone
         inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": "",
                   "guidance": plan_guidance(plan)}
         chain = _answer_chain(llm, self.glossary, self.doctrine.statement, focus=f"{question}\n{inputs['context']}")
         evidence: list[str] = []
-        attempts = 0
+        attempts = 1
         t = time.perf_counter()
+
+        def passed(text: str, action: str) -> Answer:
+            timings["generate_ms"] = _ms(t)
+            return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
+                          GuardReport(True, "pass", action, attempts, evidence), timings, question,
+                          intent=plan.intent, notices=notices, plan=plan.as_dict())
+
+        shown = False  # has any sentence reached the athlete yet?
         try:
             for attempt in range(2):
-                attempts += 1
-                text = llm.invoke(chain, inputs).strip()
-                verdict = judge_framing(text)
-                if verdict.verdict == "pass" and text and not _degenerate(text):
-                    timings["generate_ms"] = _ms(t)
-                    action = "passed" if attempt == 0 else "regenerated"
-                    return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
-                                  GuardReport(True, "pass", action, attempts, evidence), timings, question,
-                                  intent=plan.intent, notices=notices, plan=plan.as_dict())
-                problem = verdict.evidence or (["the answer repeated itself"] if _degenerate(text) else ["empty or unclear answer"])
+                attempts = attempt + 1
+                gate = StreamGuard()
+                # A retry streams too when nothing was shown; otherwise the final Answer replaces the text.
+                for sentence in self._guarded_pieces(llm, chain, inputs, gate, timings, t):
+                    if not shown or attempt == 0:
+                        yield AnswerDelta(sentence)
+                if attempt == 0:
+                    shown = bool(gate.released.strip())
+                text = gate.released.strip()
+                if not gate.failed and text and not _degenerate(text):
+                    return passed(text, "passed" if attempt == 0 else "regenerated")
+                problem = gate.evidence or (["the answer repeated itself"] if text else ["empty or unclear answer"])
                 evidence.extend(problem)
                 inputs["correction"] = CORRECTION.format(evidence="; ".join(problem)[:300])
             action, notice = "replaced", _REPLACED_NOTICE
@@ -302,12 +340,10 @@ class AnsweringService:
             action, notice = "fallback", _FALLBACK_NOTICE
             evidence.append(str(exc))
         timings["generate_ms"] = _ms(t)
-        text, guard = self._guard_composed(composition.text)
-        guard.action, guard.attempts, guard.evidence, guard.notice = action, attempts, evidence, notice
-        used = [cid for _, cid in composition.trace if cid]
-        return Answer(text, self._sources(composed_hits, used), f"composer (fallback from {llm.name})", guard, timings, question,
-                      intent=plan.intent, notices=[*notices, notice],
-                      trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
+        answer = self._composed_answer(composition, composed_hits, plan, timings, [*notices, notice],
+                                       backend=f"composer (fallback from {llm.name})")
+        answer.guard.action, answer.guard.attempts, answer.guard.evidence, answer.guard.notice = action, attempts, evidence, notice
+        return answer
 
     def _sources(self, hits: list[SearchHit], used_ids: list[str]) -> list[Source]:
         by_id = {h.id: h for h in hits}

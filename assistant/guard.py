@@ -769,3 +769,78 @@ def _context_rule(prev: _Analysis, cur: _Analysis) -> SentenceJudgement | None:
     if prev.reported and _AFFIRM_SENTENCE.search(norm) and not cur.has_neg:
         return SentenceJudgement(sent, "causal", f"{prev.judgement.sentence} {sent}", "reported-then-endorsed")
     return None
+
+
+# ---------------------------------------------------------------- streaming
+# Where a streamed answer may be cut into sentences: after . ! ? … (and any closing quote or
+# citation) with more text following, or at a line break.
+_STREAM_BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’')\]]*(?:\s*\[\d+\])*[ \t]+(?=[^\s\p{Ll}])|\n+".replace(r"\p{Ll}", "a-z"))
+# A small model inventing the next turn of the conversation ("Question: Can you …").
+_INVENTED_TURN = re.compile(r"^\W*(?:question|user|athlete|human|assistant|q|a)\s*:", re.I)
+
+
+def sentence_pieces(text: str) -> list[str]:
+    """The text cut where a stream would release it (each piece keeps its trailing space); joined, they are the text."""
+    pieces, start = [], 0
+    for m in _STREAM_BOUNDARY.finditer(text):
+        pieces.append(text[start:m.end()])
+        start = m.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
+class StreamGuard:
+    """Judges a streamed answer one complete sentence at a time, before any of it is released.
+
+    feed() takes the model's text as it arrives and returns the sentences that are complete and
+    passed; close() does the same for what is left at the end. A sentence fails when the framing
+    judge fails it (judged together with everything released so far, so a causal claim split over
+    two sentences is still caught), when it repeats an earlier one, or when it invents a new turn
+    of the conversation. After a failure nothing more is released; `evidence` says why.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = ""
+        self.released = ""
+        self.failed = False
+        self.evidence: list[str] = []
+        self._seen: set[str] = set()
+
+    def feed(self, piece: str) -> list[str]:
+        self.buffer += piece
+        out: list[str] = []
+        while not self.failed:
+            m = _STREAM_BOUNDARY.search(self.buffer)
+            if not m or (m.end() == len(self.buffer) and not m.group(0).startswith("\n")):
+                break
+            segment, self.buffer = self.buffer[:m.end()], self.buffer[m.end():]
+            if self._admit(segment):
+                out.append(segment)
+        return out
+
+    def close(self) -> list[str]:
+        segment, self.buffer = self.buffer, ""
+        return [segment] if segment.strip() and not self.failed and self._admit(segment) else []
+
+    def _admit(self, segment: str) -> bool:
+        text = segment.strip()
+        if not text:
+            self.released += segment
+            return True
+        key = re.sub(r"\W+", " ", text.lower()).strip()
+        if _INVENTED_TURN.match(text):
+            return self._fail(f"the answer invented a conversation turn: {text[:80]}")
+        if len(key) > 20 and key in self._seen:
+            return self._fail("the answer repeated itself")
+        verdict = judge_framing(self.released + segment)
+        if verdict.verdict != "pass":
+            return self._fail("; ".join(verdict.evidence) or f"unclear framing: {text[:80]}")
+        self._seen.add(key)
+        self.released += segment
+        return True
+
+    def _fail(self, why: str) -> bool:
+        self.failed = True
+        self.evidence.append(why)
+        return False

@@ -217,7 +217,7 @@ def test_stream_pieces_add_up_to_the_answer(service, question):
     assert isinstance(final, Answer)
     assert deltas and all(isinstance(d, AnswerDelta) for d in deltas)
     assert "".join(d.text for d in deltas) == final.text
-    assert len(deltas) > 5  # really in pieces
+    assert len(deltas) >= 3  # in pieces: sentence by sentence
 
 
 def test_stream_with_history_and_an_llm_releases_only_the_guarded_answer(indexed_settings, searcher, glossary):

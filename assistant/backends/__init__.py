@@ -6,6 +6,7 @@ imported lazily, and a missing one gives a clear message instead of an ImportErr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from ..config import Settings
@@ -20,6 +21,12 @@ class LLMBackend(Protocol):
 
     def invoke(self, chain, inputs: dict) -> str:
         """Run a LangChain chain built on chat_model; raise LLMUnavailable when the model can't answer."""
+
+    def stream(self, chain, inputs: dict) -> Iterator[str]:
+        """The chain's text as the model writes it (LangChain .stream()); raise LLMUnavailable like invoke.
+
+        A backend that cannot stream yields its whole answer once."""
+        yield self.invoke(chain, inputs)
 
 
 class LLMUnavailable(RuntimeError):

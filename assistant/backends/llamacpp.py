@@ -58,6 +58,15 @@ class LlamaCppBackend:
                                 settings.max_tokens, settings.temperature)
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
+    def stream(self, chain, inputs: dict):
+        with self._lock:  # held until the generation ends or the consumer stops it
+            try:
+                yield from chain.stream(inputs)
+            except BackendMissing:
+                raise
+            except Exception as exc:
+                raise LLMUnavailable(f"llama.cpp failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
     def invoke(self, chain, inputs: dict) -> str:
         with self._lock:
             try:

@@ -28,6 +28,12 @@ class OpenAIBackend:
             max_tokens=settings.max_tokens,
         )
 
+    def stream(self, chain, inputs: dict):
+        try:
+            yield from chain.stream(inputs)
+        except Exception as exc:  # connection refused, timeout, 5xx, bad JSON …
+            raise LLMUnavailable(f"the OpenAI-compatible endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
     def invoke(self, chain, inputs: dict) -> str:
         try:
             return chain.invoke(inputs)

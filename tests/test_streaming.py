@@ -1,0 +1,166 @@
+"""Real streaming: the model's text is released sentence by sentence, each judged before it is shown.
+
+StreamGuard is pure logic; the service tests drive the real LangChain chain over a fake chat
+model that streams its tokens (GenericFakeChatModel, behind the real LLMBackend interface), so
+the order of events can be checked: what the model produced, and what the athlete was shown.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from assistant.answering import Answer, AnswerDelta, AnsweringService
+from assistant.backends import LLMBackend
+from assistant.guard import StreamGuard, judge_framing, sentence_pieces
+
+GOOD = ("AQ views coordination as the athlete's label for how improved sprinting feels [1]. Underneath, the pushing side "
+        "and swing side may be working together more effectively [2]. Contributor timing may be cleaner too [2].")
+CAUSAL_MID = ("Smoother sprinting may feel lighter and easier to organize [1]. Coordination is what makes elite sprinters fast. "
+              "The pushing side matters a great deal too [2].")
+
+
+def _feed(guard: StreamGuard, text: str, size: int = 3) -> list[str]:
+    out = []
+    for i in range(0, len(text), size):  # a few characters at a time, as tokens arrive
+        out += guard.feed(text[i:i + size])
+    return out + guard.close()
+
+
+# --- StreamGuard: pure logic -----------------------------------------------------------------------
+
+def test_sentences_are_released_only_when_complete_and_passing():
+    g = StreamGuard()
+    assert g.feed("The pushing side expresses force into the gro") == []   # not finished: nothing shown
+    assert g.feed("und. The swing") == ["The pushing side expresses force into the ground. "]
+    assert _feed(g, " side attacks into position.") == ["The swing side attacks into position."]
+    assert not g.failed and g.released.endswith("position.")
+
+
+def test_a_causal_sentence_mid_answer_is_never_released_and_stops_the_rest():
+    g = StreamGuard()
+    released = _feed(g, CAUSAL_MID)
+    assert released == ["Smoother sprinting may feel lighter and easier to organize [1]. "]
+    assert g.failed and "coordination" in g.evidence[0].lower()
+    assert "pushing side matters" not in "".join(released)
+
+
+def test_a_causal_claim_split_over_two_sentences_is_still_caught():
+    g = StreamGuard()
+    released = _feed(g, "Ask any coach about coordination. It is what makes sprinters fast. Then train it.")
+    assert judge_framing("".join(released)).verdict == "pass"
+    assert g.failed and "makes sprinters fast" not in "".join(released)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("Sprinting feels lighter when timing is clean.\nQuestion: Can you give me a training plan?", "invented"),
+    ("The swing side attacks into position.\nThe swing side attacks into position.\n", "repeated"),
+])
+def test_invented_turns_and_loops_stop_the_stream(text, why):
+    g = StreamGuard()
+    released = _feed(g, text)
+    assert len(released) == 1 and g.failed and why in g.evidence[0]
+
+
+def test_sentence_pieces_add_up_to_the_text():
+    text = "First point [1]. Second point, e.g. this one.\n\nThird point."
+    pieces = sentence_pieces(text)
+    assert "".join(pieces) == text and len(pieces) == 3
+
+
+# --- the service, over a streaming chat model --------------------------------------------------------
+
+class StreamingScriptedLLM(LLMBackend):
+    """An LLM backend whose chat model streams the scripted replies token by token; it logs what it produced."""
+
+    name = "scripted-stream"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.chat_model = GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
+        self.log: list[tuple[str, str]] = []
+        self.produced: list[str] = []   # what each streamed call produced, in full
+        self.calls = 0
+
+    def invoke(self, chain, inputs: dict) -> str:
+        self.calls += 1
+        return chain.invoke(inputs)
+
+    def stream(self, chain, inputs: dict):
+        self.calls += 1
+        self.produced.append("")
+        for piece in chain.stream(inputs):
+            self.log.append(("produced", piece))
+            self.produced[-1] += piece
+            yield piece
+        self.log.append(("produced", "<end>"))
+
+
+def _service(indexed_settings, searcher, glossary, llm) -> AnsweringService:
+    return AnsweringService(indexed_settings.model_copy(update={"backend": "llamacpp"}), searcher, glossary, llm=llm)
+
+
+def _consume(svc, llm, question: str):
+    items = []
+    for item in svc.stream(question):
+        if isinstance(item, AnswerDelta):
+            llm.log.append(("shown", item.text))
+        items.append(item)
+    return items
+
+
+def test_the_first_sentence_is_shown_before_the_model_finishes(indexed_settings, searcher, glossary):
+    llm = StreamingScriptedLLM([GOOD])
+    items = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "What is contributor timing?")
+    *deltas, final = items
+    assert isinstance(final, Answer) and final.guard.action == "passed"
+    assert len(deltas) >= 3 and "".join(d.text for d in deltas).strip() == final.text
+    first_shown = next(i for i, (kind, _) in enumerate(llm.log) if kind == "shown")
+    assert first_shown < llm.log.index(("produced", "<end>")), "a sentence reached the athlete mid-generation"
+    assert final.timings["first_sentence_ms"] <= final.timings["generate_ms"] and "ttft_ms" in final.timings
+
+
+def test_a_causal_sentence_mid_answer_never_reaches_the_stream(indexed_settings, searcher, glossary):
+    llm = StreamingScriptedLLM([CAUSAL_MID, GOOD])
+    items = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "Why does sprinting feel smooth some days?")
+    *deltas, final = items
+    shown = "".join(d.text for d in deltas)
+    assert "makes elite sprinters fast" not in shown and "pushing side matters" not in shown
+    assert shown.startswith("Smoother sprinting")  # what passed was shown …
+    assert final.guard.action == "regenerated" and final.text == GOOD and llm.calls == 2  # … then replaced
+    assert "makes elite sprinters fast" not in final.text
+    # the generation stopped at the failing sentence: the tokens after it were never produced
+    assert "too [2]" not in llm.produced[0] and "elite sprinters fast" in llm.produced[0]
+
+
+def test_when_nothing_was_shown_the_retry_streams_too(indexed_settings, searcher, glossary):
+    llm = StreamingScriptedLLM(["Coordination is what makes elite sprinters fast. It drives speed.", GOOD])
+    *deltas, final = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "Does coordination matter?")
+    assert "".join(d.text for d in deltas).strip() == final.text == GOOD
+
+
+def test_two_failures_end_in_the_composer_with_a_notice(indexed_settings, searcher, glossary):
+    llm = StreamingScriptedLLM([CAUSAL_MID, "Yes: coordination causes sprint speed."])
+    *deltas, final = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "Why does sprinting feel smooth some days?")
+    assert final.guard.action == "replaced" and final.backend.startswith("composer (fallback")
+    assert final.guard.notice in final.notices
+    assert all("causes sprint speed" not in d.text for d in deltas)
+    assert judge_framing(final.text).verdict == "pass"
+
+
+def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
+    from assistant.backends import llamacpp
+
+    backend = llamacpp.LlamaCppBackend.__new__(llamacpp.LlamaCppBackend)
+    backend._lock = threading.Lock()
+
+    class Chain:
+        def stream(self, inputs):
+            yield from ["One. ", "Two. ", "Three."]
+
+    pieces = backend.stream(Chain(), {})
+    assert next(pieces) == "One. " and backend._lock.locked()
+    pieces.close()  # the consumer stops (a sentence failed)
+    assert not backend._lock.locked()
