@@ -158,6 +158,15 @@ class AnsweringService:
 
         return cls(settings, open_searcher(settings), glossary_for(settings))
 
+    def warm(self) -> None:
+        """Load what the first answer would otherwise wait for: the embedding model, the index
+        (BM25 and the answer units) and, when it is the backend, the local LLM."""
+        self.searcher.search(self.doctrine.queries.get("doctrine") or "sprinting", 1)
+        try:
+            self.llm(self.settings.backend)
+        except LLMUnavailable:
+            pass  # answers fall back to the composer; the first one says so
+
     def llm(self, name: str) -> LLMBackend | None:
         if name not in self._llms:
             self._llms[name] = make_llm(self.settings, name)

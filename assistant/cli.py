@@ -209,10 +209,17 @@ def _service(backend: str | None):
     return AnsweringService.from_settings(settings)
 
 
-def _print_answer(answer) -> None:
+def _print_answer(answer, streamed: str = "") -> None:
     from rich.markdown import Markdown
 
-    out.print(Markdown(answer.text))
+    if not streamed:
+        out.print(Markdown(answer.text))
+    elif streamed.strip() != answer.text.strip():
+        # what streamed was cut short by the guard: the answer that replaces it
+        out.print(f"\n[yellow]The guard stopped that answer ({answer.guard.action}); instead:[/]", highlight=False)
+        out.print(Markdown(answer.text))
+    else:
+        out.print()
     for notice in answer.notices:
         out.print(f"[yellow]note:[/] {notice}", highlight=False)
     if answer.sources:
@@ -230,7 +237,7 @@ def ask(
     backend: Optional[str] = BACKEND_OPT,
     as_json: bool = JSON_OPT,
 ):
-    """Answer one question, grounded in AQ's articles, with sources."""
+    """Answer one question, grounded in AQ's articles, with sources. An LLM's answer prints as it is written."""
     from .answering import EmptyQuestion
 
     if not question.strip():
@@ -238,7 +245,7 @@ def ask(
     messages = _read_history(history)
     service = _service(backend)
     try:
-        answer = service.answer(question, messages)
+        answer, streamed = _answer(service, question, messages, live=not as_json)
     except EmptyQuestion as exc:
         raise UsageProblem(str(exc)) from None
     if as_json:
@@ -246,7 +253,24 @@ def ask(
         _emit_json({"answer": data["answer"], "sources": data["sources"], "backend": data["backend"], "guard": data["guard"],
                     "notices": data["notices"], "timings": data["timings"], "question": data["question"]})
     else:
-        _print_answer(answer)
+        _print_answer(answer, streamed)
+
+
+def _answer(service, question: str, history: list[dict], live: bool):
+    """The answer, and what was printed of it as it streamed (an LLM backend's sentences, each
+    released by the guard); the composer's answer is printed whole, as Markdown."""
+    from .answering import Answer
+
+    live = live and service.llm(service.settings.backend) is not None
+    streamed = ""
+    for item in service.stream(question, history):
+        if isinstance(item, Answer):
+            return item, streamed
+        if live:
+            streamed += item.text
+            out.file.write(item.text)
+            out.file.flush()
+    raise RuntimeError("the answer stream ended without an answer")
 
 
 @app.command()
@@ -269,7 +293,7 @@ def chat(backend: Optional[str] = BACKEND_OPT, as_json: bool = JSON_OPT):
         if not question:
             continue
         try:
-            answer = service.answer(question, history)
+            answer, streamed = _answer(service, question, history, live=not as_json)
         except EmptyQuestion:
             continue
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
@@ -277,7 +301,7 @@ def chat(backend: Optional[str] = BACKEND_OPT, as_json: bool = JSON_OPT):
             sys.stdout.write(json.dumps({"question": question, **answer.as_dict()}, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         else:
-            _print_answer(answer)
+            _print_answer(answer, streamed)
 
 
 def _prompt() -> str | None:
@@ -326,15 +350,23 @@ def serve(
     backend: Optional[str] = BACKEND_OPT,
     as_json: bool = JSON_OPT,
 ):
-    """Serve the athletes' web chat (Gradio) on http://127.0.0.1:7860 by default."""
-    from .ui import launch
+    """Serve the athletes' web chat (Gradio) on http://127.0.0.1:7860 by default.
+
+    The index and models (embeddings, and the local LLM when it is the backend) are loaded before
+    the server says it is ready, so the first athletes don't wait for them."""
+    from .ui import create_app, parse_auth
+    from .ui import serve as serve_app
 
     settings = _settings(host=host, port=port, backend=backend)
+    parse_auth(settings.auth)  # a malformed AQ_AUTH fails before the slow start
+    if not as_json:
+        err.print("loading the index and models…", highlight=False)
+    demo = create_app(settings)
     if as_json:
-        _emit_json({"url": f"http://{settings.host}:{settings.port}", "backend": settings.backend})
+        _emit_json({"url": f"http://{settings.host}:{settings.port}", "backend": settings.backend, "ready": True})
     else:
         out.print(f"AQ Coach is serving on [bold]http://{settings.host}:{settings.port}[/] (Ctrl-C stops it)")
-    launch(settings)
+    serve_app(demo, settings)
 
 
 feedback_app = typer.Typer(help="Athletes' feedback on answers (stored in SQLite).", no_args_is_help=True)

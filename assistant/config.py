@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
 
     # ui
+    answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
+    llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")
     host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
     auth: str | None = Field(None, description="'user:password' turns on the web UI's login.")

@@ -25,7 +25,6 @@ import html
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -58,8 +57,6 @@ HISTORY_SHAPE = 'history_json must be a JSON list of {"role": "user" or "assista
 ERROR_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
 INGEST_HINT = "aq-coach ingest"
 STORAGE_KEY = "aq_coach_session"
-STREAM_PACE_S = 0.02     # pause between streamed words, so the answer visibly types itself …
-STREAM_BUDGET_S = 1.5    # … but never for longer than this in total
 _SESSION_RE = re.compile(r"^[0-9a-f]{32}$")
 _NOTICE_ACTIONS = ("replaced", "fallback")
 _GUARD_DEFAULT = "This answer was composed directly from AQ's articles because the model's answer could not be used."
@@ -350,17 +347,14 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             chat[-1] = {"role": "assistant", "content": render_message(answer.text, sources, notices)}
 
         stream: Iterator = iter(())
-        streamed, paced, finished = "", 0.0, False
+        streamed, finished = "", False
         try:
             stream = service.stream(question, history)
             for item in stream:
                 if isinstance(item, AnswerDelta):
                     streamed += item.text
                     chat[-1] = {"role": "assistant", "content": escape_html(streamed)}
-                    yield gr.update(), session_id, chat, turns, keep
-                    if paced < STREAM_BUDGET_S:
-                        time.sleep(STREAM_PACE_S)
-                        paced += STREAM_PACE_S
+                    yield gr.update(), session_id, chat, turns, keep  # no pacing: the slot is freed as soon as the answer is done
                 elif isinstance(item, Answer):
                     finish(item)
                     finished = True
@@ -493,7 +487,8 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         def unlock():
             return gr.update(interactive=True)
 
-        answering = {**private, "concurrency_id": "aq-answer"}  # one answer at a time, UI and API together
+        # UI and API answers share one concurrency group, sized by the backend (answer_concurrency).
+        answering = {**private, "concurrency_id": "aq-answer", "concurrency_limit": answer_concurrency(settings)}
         chat_inputs = [textbox, session, chatbot, turns]
         chat_outputs = [textbox, session, chatbot, turns, banner]
         reset_outputs = [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status]
@@ -511,8 +506,9 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         comment_send.click(save_comment, *comment_io, **private)
         comment.submit(save_comment, *comment_io, **private)
         gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
-               concurrency_id="aq-answer")
+               concurrency_id="aq-answer", concurrency_limit=answering["concurrency_limit"])
         gr.api(chat_with_history_api, api_name="chat_with_history", concurrency_id="aq-answer",
+               concurrency_limit=answering["concurrency_limit"],
                api_description='Ask AQ Coach a follow-up: history_json is a JSON list of {"role", "content"} messages, '
                                'oldest first ("" or "[]" for none); returns the answer text.')
     return demo
@@ -544,6 +540,14 @@ def make_theme():
     return gr.themes.Default(
         font=(gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)), "ui-sans-serif", "system-ui", "sans-serif"),
     )
+
+
+def answer_concurrency(settings: Settings) -> int:
+    """How many answers run at once: the composer's limit, one per llama.cpp context, or the
+    remote endpoint's own capacity."""
+    if settings.backend == "composer":
+        return settings.answer_concurrency
+    return 1 if settings.backend == "llamacpp" else settings.llm_concurrency
 
 
 def serve(demo: "gr.Blocks", settings: Settings, *, block: bool = True):
@@ -581,6 +585,7 @@ def create_app(settings: Settings) -> "gr.Blocks":
         from .answering import AnsweringService
 
         service = AnsweringService.from_settings(settings)
+        service.warm()
     except StoreError as exc:  # the page still opens and says what to run
         return build_app(None, store, glossary, settings, startup_problem=str(exc))
     return build_app(service, store, glossary, settings)

@@ -164,3 +164,33 @@ def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
     assert next(pieces) == "One. " and backend._lock.locked()
     pieces.close()  # the consumer stops (a sentence failed)
     assert not backend._lock.locked()
+
+
+# --- the CLI prints as the answer arrives ---------------------------------------------------------
+
+def test_cli_ask_never_prints_the_violating_sentence(indexed_settings, searcher, glossary, monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant import cli
+
+    llm = StreamingScriptedLLM([CAUSAL_MID, GOOD])
+    monkeypatch.setattr(cli, "_service", lambda backend: _service(indexed_settings, searcher, glossary, llm))
+    r = CliRunner().invoke(cli.app, ["ask", "Why does sprinting feel smooth some days?"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("Smoother sprinting may feel lighter")  # streamed as it arrived
+    assert "makes elite sprinters fast" not in r.output
+    assert "instead" in r.output and "label for how improved sprinting feels" in r.output  # the replacement, said so
+
+
+def test_cli_ask_json_is_still_one_object(indexed_settings, searcher, glossary, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from assistant import cli
+
+    llm = StreamingScriptedLLM([GOOD])
+    monkeypatch.setattr(cli, "_service", lambda backend: _service(indexed_settings, searcher, glossary, llm))
+    r = CliRunner().invoke(cli.app, ["ask", "What is contributor timing?", "--json"])
+    data = json.loads(r.output)
+    assert data["answer"] == GOOD and data["guard"]["action"] == "passed" and "ttft_ms" in data["timings"]

@@ -421,3 +421,33 @@ def test_login_when_auth_is_set(settings, tmp_path):
         assert client.predict("What is the swing side?", api_name="/chat") == "answer to What is the swing side?"
     finally:
         demo.close()
+
+
+def test_six_athletes_asking_at_once_each_get_their_answer(app_server, tab_factory, capsys):
+    """Six browsers send at the same moment; each answer is timed from its own send.
+
+    Composer answers run concurrently (answer_concurrency) and nothing paces the stream inside the
+    slot, so no athlete waits behind the others' typing. The figures are printed for the closing
+    note and `aq-coach bench`; the bound asserted is loose (the old single slot took 18.4 s)."""
+    questions = ["What is contributor timing?", "Why does my sprint feel off?", "What is the swing side?",
+                 "What's AQ?", "Is arm action important?", "Should I try to relax more when I sprint?"]
+    tabs = [tab_factory(app_server.url) for _ in questions]
+    for tab in tabs:
+        tab.open()
+    sent = []
+    for tab, q in zip(tabs, questions):
+        tab.ask(q, wait=False)
+        sent.append(time.monotonic())
+    done = [None] * len(tabs)
+    deadline = time.monotonic() + 60
+    while None in done and time.monotonic() < deadline:
+        for i, tab in enumerate(tabs):
+            if done[i] is None and tab.answers() >= 1:
+                done[i] = time.monotonic() - sent[i]
+        time.sleep(0.05)
+    assert None not in done, f"not every athlete got an answer: {done}"
+    with capsys.disabled():
+        print(f"\n[ui] six browsers at once: answers after {', '.join(f'{d:.2f}' for d in sorted(done))} s")
+    assert max(done) < 15
+    for tab, q in zip(tabs, questions):
+        assert q in " ".join(tab.user_messages())
