@@ -416,15 +416,23 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         store.set_comment(feedback_id, comment, session_id=session_of(stored_session))
         return "", gr.update(visible=False), "Thanks, your comment was saved."
 
-    def answer_text(question, history: list[dict]) -> str:
-        """The plain answer text for the API endpoints; problems become gr.Error messages, never tracebacks."""
+    def answer_text(question, history: list[dict]) -> Iterator[str]:
+        """The answer text for the API endpoints, growing as it streams; the last value is the whole
+        answer (the guard's replacement, when it replaced the stream). Problems become gr.Error
+        messages, never tracebacks."""
         if not isinstance(question, str) or not question.strip():
             raise gr.Error(API_BLANK_TEXT, print_exception=False)
         problem = index_problem(service, startup_problem)
         if problem or service is None:
             raise gr.Error(problem or "The AQ index is not available.", print_exception=False)
         try:
-            return service.answer(question, history).text.strip()
+            streamed = ""
+            for item in service.stream(question, history):
+                if isinstance(item, AnswerDelta):
+                    streamed += item.text
+                    yield streamed
+                else:
+                    yield item.text.strip()
         except EmptyQuestion:
             raise gr.Error(API_BLANK_TEXT, print_exception=False) from None
         except StoreError as exc:
@@ -433,11 +441,11 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             log.exception("answering failed (api)")
             raise gr.Error(ERROR_TEXT, print_exception=False) from None
 
-    def chat_api(question: str) -> str:
-        """Ask AQ Coach one standalone question; returns the answer text (no history)."""
-        return answer_text(question, [])
+    def chat_api(question: str) -> Iterator[str]:
+        """Ask AQ Coach one standalone question; streams the answer text (no history)."""
+        yield from answer_text(question, [])
 
-    def chat_with_history_api(question: str, history_json: str) -> str:
+    def chat_with_history_api(question: str, history_json: str) -> Iterator[str]:
         """Ask AQ Coach a question inside a conversation; returns the answer text.
 
         history_json: a JSON list of {"role": "user"|"assistant", "content": str} messages, oldest
@@ -447,7 +455,7 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
             history = parse_history_json(history_json)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        return answer_text(question, history)
+        yield from answer_text(question, history)
 
     # -- layout ------------------------------------------------------------------------------
     private = {"api_visibility": "private"}

@@ -194,3 +194,31 @@ def test_cli_ask_json_is_still_one_object(indexed_settings, searcher, glossary, 
     r = CliRunner().invoke(cli.app, ["ask", "What is contributor timing?", "--json"])
     data = json.loads(r.output)
     assert data["answer"] == GOOD and data["guard"]["action"] == "passed" and "ttft_ms" in data["timings"]
+
+
+# --- the API streams for gradio_client's submit ---------------------------------------------------
+
+def test_chat_api_streams_partial_outputs_and_ends_on_the_whole_answer(indexed_settings, searcher, glossary, tmp_path):
+    import time
+
+    from gradio_client import Client
+
+    from assistant.feedback import FeedbackStore
+    from assistant.ui import build_app
+    from tests.test_ui import _start
+
+    llm = StreamingScriptedLLM([GOOD])
+    settings = indexed_settings.model_copy(update={"backend": "llamacpp"})
+    demo = build_app(_service(indexed_settings, searcher, glossary, llm), FeedbackStore(tmp_path / "app.sqlite"), glossary,
+                     settings)
+    try:
+        url = _start(demo, settings)
+        job = Client(url, verbose=False).submit("What is contributor timing?", api_name="/chat")
+        while not job.done():
+            time.sleep(0.02)
+        outputs = job.outputs()
+        assert len(outputs) >= 3 and outputs[0] != outputs[-1]     # several partial outputs …
+        assert all(later.startswith(earlier) for earlier, later in zip(outputs, outputs[1:-1]))
+        assert job.result() == outputs[-1] == GOOD                 # … and the whole answer last
+    finally:
+        demo.close()

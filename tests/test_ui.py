@@ -410,6 +410,9 @@ def test_login_when_auth_is_set(settings, tmp_path):
         def answer(self, question, history):
             return SimpleNamespace(text=f"answer to {question}")
 
+        def stream(self, question, history):
+            yield self.answer(question, history)
+
     secured = settings.model_copy(update={"auth": "coach:s3cret"})
     assert secured.host == "127.0.0.1"  # loopback unless told otherwise
     demo = build_app(FixedService(), FeedbackStore(tmp_path / "app.sqlite"), [], secured)
