@@ -163,6 +163,31 @@ def _ui_figures(settings: Settings, data_dir: Path, clients: int, console) -> li
             proc.kill()
 
 
+def _llm_figures(service, n: int, say) -> list[dict]:
+    """ttft_ms (the first sentence the guard released) and answer_ms per installed LLM backend."""
+    from .answering import Answer
+    from .embeddings import BackendMissing
+
+    figures = []
+    for backend in ("llamacpp", "openai"):
+        try:
+            if service.llm(backend) is None:
+                continue
+        except BackendMissing as exc:
+            say(f"  {backend}: not measured ({exc})")
+            continue
+        first, total, actions = [], [], []
+        for question in QUESTIONS[:n]:
+            answer = next(item for item in service.stream(question, backend=backend) if isinstance(item, Answer))
+            first.append(answer.timings.get("first_sentence_ms", answer.timings["total_ms"]))
+            total.append(answer.timings["total_ms"])
+            actions.append(answer.guard.action)
+        ttft = _figure(f"{backend}_ttft", first)
+        ttft["guard_actions"] = {a: actions.count(a) for a in sorted(set(actions))}
+        figures += [ttft, _figure(f"{backend}_answer", total)]
+    return figures
+
+
 def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = True) -> list[dict]:
     from .answering import AnsweringService
     from .embeddings import make_embeddings
@@ -192,6 +217,10 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
 
         service = AnsweringService(base, searcher, glossary_for(base))
         figures.append(_figure("composer_answer", _timed(lambda: service.answer(random.choice(QUESTIONS)), repeats)))
+        composed = [service.answer(q).timings["compose_ms"] for q in QUESTIONS]
+        figures.append(_figure("composer_compose", composed))
+        say("streaming LLM backends (first released sentence, whole answer)…")
+        figures.extend(_llm_figures(service, 2 if quick else 5, say))
 
         t = time.perf_counter()
         ingest_corpus(base, embeddings=embeddings)
