@@ -284,6 +284,21 @@ class AnsweringService:
         final = judge_framing(kept)
         return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
 
+    def _support_check(self, hits: list[SearchHit]):
+        """sentence -> supported? by the passages the model was given, or the glossary (assistant.grounding)."""
+        embeddings = getattr(self.searcher, "embeddings", None)
+        if embeddings is None:
+            return None
+        if getattr(self, "_grounding", None) is None:
+            from .grounding import GroundingCheck
+
+            s = self.settings
+            self._grounding = GroundingCheck(embeddings, self.glossary, s.grounding_cosine, s.grounding_overlap,
+                                             s.grounding_cosine_with_overlap, self.doctrine.generic_words,
+                                             extra=(self.doctrine.about_aq,))
+        evidence = self._grounding.evidence([h.body for h in hits])
+        return lambda sentence: self._grounding.supported(sentence, evidence)[0]
+
     def _guarded_pieces(self, llm, chain, inputs, gate: StreamGuard, timings: dict, t: float) -> Iterator[str]:
         """The model's sentences as they pass the guard; generation stops at the first that fails."""
         pieces = llm.stream(chain, inputs)
@@ -331,7 +346,7 @@ class AnsweringService:
         try:
             for attempt in range(2):
                 attempts = attempt + 1
-                gate = StreamGuard()
+                gate = StreamGuard(self._support_check(hits))
                 # A retry streams too when nothing was shown; otherwise the final Answer replaces the text.
                 for sentence in self._guarded_pieces(llm, chain, inputs, gate, timings, t):
                     if not shown or attempt == 0:
@@ -339,7 +354,8 @@ class AnsweringService:
                 if attempt == 0:
                     shown = bool(gate.released.strip())
                 text = gate.released.strip()
-                if not gate.failed and text and not _degenerate(text):
+                if not gate.failed and text and not _degenerate(text) and not gate.mostly_unsupported:
+                    evidence.extend(gate.evidence)  # any sentence left out as unsupported
                     return passed(text, "passed" if attempt == 0 else "regenerated")
                 problem = gate.evidence or (["the answer repeated itself"] if text else ["empty or unclear answer"])
                 evidence.extend(problem)

@@ -800,12 +800,15 @@ class StreamGuard:
     of the conversation. After a failure nothing more is released; `evidence` says why.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, supported=None) -> None:
         self.buffer = ""
         self.released = ""
         self.failed = False
         self.evidence: list[str] = []
+        self.dropped: list[str] = []       # sentences left out as unsupported by the passages
+        self.kept = 0                      # sentences released
         self._seen: set[str] = set()
+        self._supported = supported        # sentence -> bool (the grounding guard), or None
 
     def feed(self, piece: str) -> list[str]:
         self.buffer += piece
@@ -837,8 +840,18 @@ class StreamGuard:
         if verdict.verdict != "pass":
             return self._fail("; ".join(verdict.evidence) or f"unclear framing: {text[:80]}")
         self._seen.add(key)
+        if self._supported is not None and len(text.split()) >= 4 and not self._supported(text):
+            self.dropped.append(text)  # not in the passages: left out, and the stream goes on
+            self.evidence.append(f"unsupported by the passages, left out: {text[:120]}")
+            return False
         self.released += segment
+        self.kept += 1
         return True
+
+    @property
+    def mostly_unsupported(self) -> bool:
+        """More was left out as unsupported than was kept: the answer does not stand."""
+        return bool(self.dropped) and len(self.dropped) >= self.kept
 
     def _fail(self, why: str) -> bool:
         self.failed = True

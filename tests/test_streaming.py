@@ -17,8 +17,10 @@ from assistant.answering import Answer, AnswerDelta, AnsweringService
 from assistant.backends import LLMBackend
 from assistant.guard import StreamGuard, judge_framing, sentence_pieces
 
-GOOD = ("AQ views coordination as the athlete's label for how improved sprinting feels [1]. Underneath, the pushing side "
-        "and swing side may be working together more effectively [2]. Contributor timing may be cleaner too [2].")
+# Sentences the passages and glossary support (the grounding guard lets them through).
+GOOD = ("Contributor timing is how cleanly the pushing side and swing side arrive into their aggressive movement "
+        "responsibilities together [1]. When it drifts, sprinting tends to feel rushed, disconnected or off [1]. "
+        "Contributor timing may need to become cleaner as speed rises [2].")
 CAUSAL_MID = ("Smoother sprinting may feel lighter and easier to organize [1]. Coordination is what makes elite sprinters fast. "
               "The pushing side matters a great deal too [2].")
 
@@ -129,7 +131,8 @@ def test_a_causal_sentence_mid_answer_never_reaches_the_stream(indexed_settings,
     shown = "".join(d.text for d in deltas)
     assert "makes elite sprinters fast" not in shown and "pushing side matters" not in shown
     assert shown.startswith("Smoother sprinting")  # what passed was shown …
-    assert final.guard.action == "regenerated" and final.text == GOOD and llm.calls == 2  # … then replaced
+    assert final.guard.action == "regenerated" and llm.calls == 2  # … then replaced by the retry
+    assert final.text.startswith(GOOD.split(" [1]")[0])  # (less any sentence its passages don't support)
     assert "makes elite sprinters fast" not in final.text
     # the generation stopped at the failing sentence: the tokens after it were never produced
     assert "too [2]" not in llm.produced[0] and "elite sprinters fast" in llm.produced[0]
@@ -179,7 +182,7 @@ def test_cli_ask_never_prints_the_violating_sentence(indexed_settings, searcher,
     assert r.exit_code == 0, r.output
     assert r.output.startswith("Smoother sprinting may feel lighter")  # streamed as it arrived
     assert "makes elite sprinters fast" not in r.output
-    assert "instead" in r.output and "label for how improved sprinting feels" in r.output  # the replacement, said so
+    assert "instead" in r.output and "Contributor timing is how cleanly" in r.output  # the replacement, said so
 
 
 def test_cli_ask_json_is_still_one_object(indexed_settings, searcher, glossary, monkeypatch):
@@ -222,3 +225,51 @@ def test_chat_api_streams_partial_outputs_and_ends_on_the_whole_answer(indexed_s
         assert job.result() == outputs[-1] == GOOD                 # … and the whole answer last
     finally:
         demo.close()
+
+
+# --- the grounding guard -------------------------------------------------------------------------
+
+def test_an_invented_plan_is_left_out_and_a_mostly_invented_answer_falls_back(indexed_settings, searcher, glossary):
+    plan = ("To increase your stride frequency, increase your leg length. Do planks and crunches three times a week. "
+            "Run 10 x 30 m sprints with a metronome at 4.5 steps per second.")
+    llm = StreamingScriptedLLM([plan, plan])
+    *deltas, final = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "How do I increase my stride frequency?")
+    shown = "".join(d.text for d in deltas)
+    assert "planks" not in shown and "metronome" not in shown and "leg length" not in shown
+    assert final.backend.startswith("composer (fallback") and final.guard.action == "replaced"
+    assert any("unsupported" in e for e in final.guard.evidence)
+
+
+def test_one_unsupported_sentence_is_dropped_when_the_rest_stands(indexed_settings, searcher, glossary):
+    reply = GOOD + " Eat a banana before every race."
+    llm = StreamingScriptedLLM([reply])
+    *deltas, final = _consume(_service(indexed_settings, searcher, glossary, llm), llm, "What is contributor timing?")
+    assert final.guard.action == "passed" and "banana" not in final.text and "banana" not in "".join(d.text for d in deltas)
+    assert final.text.startswith("Contributor timing is how cleanly")
+    assert any("banana" in e for e in final.guard.evidence)
+
+
+def test_grounding_thresholds_hold_on_the_labelled_set(embeddings, glossary):
+    """Precision and recall of catching unsupported sentences, on both splits of the labelled set."""
+    from pathlib import Path
+
+    import yaml
+
+    from assistant.config import Settings
+    from assistant.doctrine import load as load_doctrine
+    from assistant.grounding import GroundingCheck, precision_recall
+
+    data = yaml.safe_load((Path(__file__).parent.parent / "evals" / "judges" / "grounding_guard_labelled.yaml").read_text())
+    assert len(data["items"]) >= 60 and sum("real output" in i["source"] for i in data["items"]) >= 20
+    s = Settings()
+    check = GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
+                           load_doctrine().generic_words)
+    evidence = {k: check.evidence(v["passages"]) for k, v in data["contexts"].items()}
+    figures = {}
+    for split in ("tune", "heldout"):
+        rows = [(not check.supported(i["sentence"], evidence[i["context"]])[0], i["label"] == "unsupported")
+                for i in data["items"] if i["split"] == split]
+        figures[split] = precision_recall(rows)
+    print(f"\n[grounding] tune {figures['tune']} heldout {figures['heldout']}")
+    assert figures["tune"]["precision"] >= 0.9 and figures["tune"]["recall"] >= 0.8
+    assert figures["heldout"]["precision"] >= 0.8 and figures["heldout"]["recall"] >= 0.8
