@@ -845,13 +845,15 @@ class StreamGuard:
             self.evidence.append(f"unsupported by the passages, left out: {text[:120]}")
             return False
         self.released += segment
-        self.kept += 1
+        self.kept += len(text.split()) >= 4  # a sentence with something to say ("👉✨" is not one)
         return True
 
     @property
     def mostly_unsupported(self) -> bool:
-        """More was left out as unsupported than was kept: the answer does not stand."""
-        return bool(self.dropped) and len(self.dropped) >= self.kept
+        """More was left out as unsupported than was kept, or nothing with content was kept: the answer does not stand."""
+        if self._supported is None:
+            return False
+        return self.kept == 0 or len(self.dropped) >= self.kept
 
     def _fail(self, why: str) -> bool:
         self.failed = True

@@ -123,9 +123,13 @@ def test_llamacpp_answers_are_always_doctrine_safe(llama_service, capsys):
         a = llama_service.answer(q)
         _check_guarded(a, "llamacpp")
         rows.append((q, a))
-    # one more through stream(): the pieces released are exactly the guarded answer
+    # one more through stream(): what was released passed the guard; when the guard let the first
+    # attempt through, the pieces are exactly the answer, otherwise the final event replaces them
     *deltas, final = list(llama_service.stream(STREAMED))
-    assert deltas and "".join(d.text for d in deltas) == final.text
+    streamed = "".join(d.text for d in deltas)
+    assert judge_framing(streamed).verdict == "pass" if streamed.strip() else True
+    if final.guard.action == "passed":
+        assert streamed.strip() == final.text
     _check_guarded(final, "llamacpp")
     rows.append((STREAMED, final))
     _report(capsys, "llamacpp / SmolLM2-135M", rows)
