@@ -5,6 +5,7 @@ One factory, `make_embeddings(settings)`, importing each backend lazily.
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -89,3 +90,12 @@ def make_embeddings(settings: Settings) -> Embeddings:
             check_embedding_ctx_length=False,
         )
     return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size)
+
+
+def cosine(a, b) -> float:
+    """Cosine similarity of two vectors (0.0 when either is missing or zero)."""
+    if a is None or b is None:
+        return 0.0
+    dot = sum(x * y for x, y in zip(a, b))
+    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
+    return dot / (na * nb) if na and nb else 0.0

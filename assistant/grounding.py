@@ -9,10 +9,10 @@ chosen on the tune split of evals/judges/grounding_guard_labelled.yaml (see tune
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from .embeddings import cosine as _cosine
 from .guard import split_sentences
 from .retrieval import tokenize
 
@@ -31,12 +31,6 @@ class Evidence:
     numbers: frozenset
 
 
-def _cosine(a, b) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
 class GroundingCheck:
     def __init__(self, embeddings, glossary=None, cosine: float = 0.85, overlap: float = 0.9, cosine_with_overlap: float = 0.5,
                  generic: frozenset = frozenset(), extra: tuple[str, ...] = ()) -> None:
@@ -47,12 +41,19 @@ class GroundingCheck:
         self._glossary = ([f"{t.term}: {t.definition}" for t in glossary] if glossary else []) + \
             [s for text in extra for s in split_sentences(text)]
         self._glossary_vectors = None
+        self._passage_vectors: dict[str, list] = {}   # passage text -> its sentences' vectors (passages recur)
 
-    def evidence(self, passages: list[str], vectors: list | None = None) -> Evidence:
-        """The passages (and the glossary), split into sentences and embedded (or given their vectors)."""
-        sentences = [s for p in passages for s in split_sentences(p) if len(s.split()) >= 4]
-        if vectors is None:
-            vectors = self.embeddings.embed_documents(sentences) if sentences else []
+    def _vectors_of(self, passage: str) -> list:
+        if passage not in self._passage_vectors:
+            sentences = [s for s in split_sentences(passage) if len(s.split()) >= 4]
+            if len(self._passage_vectors) >= 512:
+                self._passage_vectors.pop(next(iter(self._passage_vectors)))
+            self._passage_vectors[passage] = self.embeddings.embed_documents(sentences) if sentences else []
+        return self._passage_vectors[passage]
+
+    def evidence(self, passages: list[str]) -> Evidence:
+        """The passages (and the glossary), split into sentences and embedded (each passage once)."""
+        vectors = [v for p in passages for v in self._vectors_of(p)]
         if self._glossary_vectors is None:
             self._glossary_vectors = self.embeddings.embed_documents(self._glossary) if self._glossary else []
         text = " ".join(passages + self._glossary)

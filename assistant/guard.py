@@ -774,7 +774,7 @@ def _context_rule(prev: _Analysis, cur: _Analysis) -> SentenceJudgement | None:
 # ---------------------------------------------------------------- streaming
 # Where a streamed answer may be cut into sentences: after . ! ? … (and any closing quote or
 # citation) with more text following, or at a line break.
-_STREAM_BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’')\]]*(?:\s*\[\d+\])*[ \t]+(?=[^\s\p{Ll}])|\n+".replace(r"\p{Ll}", "a-z"))
+_STREAM_BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’')\]]*(?:\s*\[\d+\])*[ \t]+(?=[^\sa-z])|\n+")
 # A small model inventing the next turn of the conversation ("Question: Can you …").
 _INVENTED_TURN = re.compile(r"^\W*(?:question|user|athlete|human|assistant|q|a)\s*:", re.I)
 

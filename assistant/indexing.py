@@ -38,16 +38,34 @@ def corpus_chunks(settings: Settings, corpus_dir: Path | None = None) -> tuple[l
     return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap, doctrine_for(settings)), warnings
 
 
-def embed_units(chunks: list[Chunk], embeddings, batch_size: int = 64) -> list[Chunk]:
-    """Each chunk with its answer units' embeddings, so the composer never embeds at question time."""
+def stored_unit_vectors(settings: Settings) -> dict[str, tuple]:
+    """The vectors of the answer units already in the store, by the text they were embedded from."""
+    from .store import StoreError, stored_chunks
+    from .units import load_units
+
+    try:
+        _, _, metadatas = stored_chunks(settings)
+    except StoreError:  # the store cannot be read: embed everything
+        return {}
+    return {u.match_text: u.vector for m in metadatas if m and m.get("units")
+            for u in load_units(str(m["units"])) if u.vector is not None}
+
+
+def embed_units(chunks: list[Chunk], embeddings, batch_size: int = 64, known: dict | None = None) -> list[Chunk]:
+    """Each chunk with its answer units' embeddings, so the composer never embeds at question time.
+    Units already stored (`known`) keep their vectors: an unchanged corpus embeds nothing again."""
     from dataclasses import replace
 
     from .units import with_vectors
 
+    known = known or {}
     texts = [u.match_text for c in chunks for u in c.units]
-    vectors: list = []
-    for start in range(0, len(texts), batch_size):
-        vectors.extend(embeddings.embed_documents(texts[start:start + batch_size]))
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    fresh: dict = {}
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start:start + batch_size]
+        fresh.update(zip(batch, embeddings.embed_documents(batch)))
+    vectors = [known.get(t) if t in known else fresh[t] for t in texts]
     out, pos = [], 0
     for c in chunks:
         out.append(replace(c, units=with_vectors(c.units, vectors[pos:pos + len(c.units)])))
@@ -79,7 +97,7 @@ def ingest_corpus(
         progress=progress,
         wait_s=wait_s,
         on_wait=on_wait,
-        prepare=lambda found: embed_units(found, embeddings, settings.embedding_batch_size),
+        prepare=lambda found: embed_units(found, embeddings, settings.embedding_batch_size, stored_unit_vectors(settings)),
     )
 
 

@@ -80,7 +80,7 @@ def load_units(text: str) -> tuple[AnswerUnit, ...]:
 
 
 def with_vectors(units, vectors) -> tuple[AnswerUnit, ...]:
-    return tuple(replace(u, vector=tuple(round(float(x), 5) for x in v)) for u, v in zip(units, vectors))
+    return tuple(replace(u, vector=tuple(float(x) for x in v)) for u, v in zip(units, vectors))
 
 
 _EMOJI = re.compile(r"[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\ufe0f]+")

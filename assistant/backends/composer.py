@@ -24,6 +24,7 @@ from functools import lru_cache
 from ..config import Settings
 from ..corpus import Glossary
 from ..doctrine import Doctrine
+from ..embeddings import cosine as _cosine
 from ..doctrine import load as load_doctrine
 from ..guard import judge_sentence, split_sentences
 from ..plan import QuestionPlan
@@ -81,15 +82,6 @@ class Composition:
     trace: list[tuple[str, str]]     # (sentence, chunk id); connective text has chunk id ""
 
 
-def _cosine(a, b) -> float:
-    if a is None or b is None:
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
-
-
 def _containment(a: frozenset, b: frozenset) -> float:
     short = min(len(a), len(b))
     return len(a & b) / short if short else 0.0
@@ -121,13 +113,16 @@ class Composer:
         self.doctrine = doctrine or load_doctrine()
         self.embeddings = embeddings
         self.w = weights or ComposerWeights.from_settings()
-        self._vectors: dict[str, tuple] = {}
+        self._vectors: dict[str, tuple] = {}   # fallback embeddings, for hits that came without unit vectors
+        self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
 
     # -- candidates ------------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> list[tuple | None]:
         """Vectors for units that came without one (hand-built hits, an index from before units)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if missing and self.embeddings is not None:
+            if len(self._vectors) > 4096:
+                self._vectors.clear()  # bounded: a long-running server must not grow it forever
             for t, v in zip(missing, self.embeddings.embed_documents(missing)):
                 self._vectors[t] = tuple(v)
         return [self._vectors.get(t) for t in texts]
@@ -177,10 +172,9 @@ class Composer:
         training = [c for c in ranked if self._is_training(c.unit)]
         return max(training, key=lambda c: c.score + self.w.term_weight * self._terms_named(c), default=None)
 
-    def _generic(self) -> set:
-        if not hasattr(self, "_generic_tokens"):
-            self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
-        return self._generic_tokens
+    def _own_words(self, plan: QuestionPlan) -> set:
+        """The question's own words: not the ones nearly every question uses ("sprint", "fast")."""
+        return set(tokenize(plan.question)) - self._generic_tokens
 
     def _stance_words(self, c: Candidate, plan: QuestionPlan) -> int:
         """How many words of the question's side (improving / disrupted) the unit uses: a richer
@@ -329,7 +323,7 @@ class Composer:
                 answer.cite(best)
                 return
         # closest: near the question in meaning, and sharing one of its own words (not only "sprint")
-        own = set(tokenize(plan.question)) - self._generic()
+        own = self._own_words(plan)
         close = [c for c in ranked if c.semantic >= self.w.gap_support_cosine and own & c.tokens]
         if close:
             answer.say("The closest thing they do say:")
@@ -346,7 +340,7 @@ class Composer:
                                                                       and plan.kind != "how_to")]
         if answer.gap:  # only what is close to the question, or about the AQ term it names
             named = [t.lower().replace("-", " ") for t in plan.named]
-            own = set(tokenize(plan.question)) - self._generic()
+            own = self._own_words(plan)
             pool = [c for c in pool if (c.semantic >= self.w.gap_support_cosine and own & c.tokens)
                     or any(t in c.unit.text.lower().replace("-", " ") for t in named)][:1]
         lam = self.w.mmr_lambda

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..embeddings import cosine
 from ..guard import judge_framing, split_sentences
 from ..retrieval import tokenize
 from .datasets import Source
@@ -192,11 +192,7 @@ def lexical_support(sentence_tokens: list[str], chunk: _ChunkIndex) -> float:
     return 0.5 * uni + 0.5 * bi
 
 
-def _cosine(a, b) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+_cosine = cosine  # one implementation, in assistant.embeddings
 
 
 def score_sentence(sentence: str, sources: list[Source], embeddings=None, _index: list[_ChunkIndex] | None = None) -> dict:
