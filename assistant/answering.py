@@ -144,11 +144,12 @@ class AnsweringService:
         self.settings = settings
         self.searcher = searcher
         self.glossary = glossary
-        from .indexing import doctrine_for
+        from .indexing import doctrine_for, related_for
 
         # The doctrine, its fixed queries and texts are AQ's data (corpus/doctrine.yaml), read once.
         self.doctrine = doctrine_for(settings)
-        self.composer = make_composer(glossary, self.doctrine, getattr(searcher, "embeddings", None), settings)
+        self.composer = make_composer(glossary, self.doctrine, getattr(searcher, "embeddings", None), settings,
+                                      related=related_for(settings))
         self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
 
@@ -251,6 +252,8 @@ class AnsweringService:
         wide = self.searcher.search(plan.standalone, max(k, self.settings.composer_k))
         hits = wide[:k]
         extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(plan.intent, [])
+        if plan.kind in ("feel_good", "feel_bad"):
+            extras.append(queries.get(plan.kind))  # what may be happening underneath the feeling
         if plan.wants_training and training_q not in extras:
             extras.append(training_q)  # "will improving my coordination make me faster?" is about training too
         for part in plan.parts:  # each part of a two-part question finds its own passages

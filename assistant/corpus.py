@@ -30,6 +30,18 @@ class Article:
     front_matter: dict
 
 
+def related_articles(articles: list[Article]) -> list[tuple[str, str]]:
+    """(title, about) of the AQ articles the corpus's articles link to but the corpus lacks."""
+    have = {a.title.strip().lower() for a in articles}
+    out: dict[str, tuple[str, str]] = {}
+    for article in articles:
+        for item in article.front_matter.get("related") or []:
+            title = str(item.get("title") or "").strip() if isinstance(item, dict) else ""
+            if title and title.lower() not in have:
+                out.setdefault(title.lower(), (title, str(item.get("about") or "").strip()))
+    return list(out.values())
+
+
 class CorpusError(ValueError):
     """The corpus cannot be read; the message says why."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .chunking import Chunk, chunk_corpus
 from .config import Settings
-from .corpus import Glossary, load_corpus, load_glossary
+from .corpus import CorpusError, Glossary, load_corpus, load_glossary, related_articles
 from .doctrine import DOCTRINE_FILE, Doctrine
 from .doctrine import load as load_doctrine
 from .embeddings import make_embeddings
@@ -103,6 +103,15 @@ def ingest_corpus(
 
 def glossary_for(settings: Settings) -> Glossary:
     return load_glossary(settings.glossary_path)
+
+
+def related_for(settings: Settings) -> list[tuple[str, str]]:
+    """The AQ articles the corpus links to but does not hold: pointed to when a question is not covered."""
+    try:
+        articles, _ = load_corpus(Path(settings.corpus_dir))
+    except CorpusError:
+        return []
+    return related_articles(articles)
 
 
 def doctrine_for(settings: Settings) -> Doctrine:

@@ -38,6 +38,7 @@ class AnswerUnit:
     verdict: str = ""          # faq: "yes" / "no" when its answer opens on one
     subject: str = ""          # definition: what it defines, lower case
     context: str = ""          # the belief the passage argues against, set up just before it (for matching only)
+    follows: bool = False      # it carries on from the unit before it ("They simply feel …", "Instead, …")
     vector: tuple[float, ...] | None = None   # its embedding, added at ingest
 
     @property
@@ -53,7 +54,7 @@ class AnswerUnit:
             import numpy as np
 
             data["vec"] = base64.b64encode(np.asarray(vec, dtype=np.float16).tobytes()).decode("ascii")
-        return {k: v for k, v in data.items() if v not in ("", None)}
+        return {k: v for k, v in data.items() if v not in ("", None, False)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnswerUnit":
@@ -63,7 +64,8 @@ class AnswerUnit:
             import numpy as np
 
             vector = tuple(float(x) for x in np.frombuffer(base64.b64decode(vec), dtype=np.float16))
-        fields = {k: data[k] for k in ("text", "kind", "section", "stance", "question", "verdict", "subject", "context") if k in data}
+        fields = {k: data[k] for k in ("text", "kind", "section", "stance", "question", "verdict", "subject", "context", "follows")
+                  if k in data}
         return cls(**fields, vector=vector)
 
 
@@ -127,6 +129,17 @@ def _usable(sentence: str, doctrine: Doctrine) -> bool:
     if len(re.sub(r"“[^”]*”|\"[^\"]*\"", " ", s).split()) < 4:
         return False  # a list of quoted phrases with no sentence around them
     return judge_sentence(s).label != "causal"
+
+
+# A sentence that opens on a pronoun for the athletes or a connective carries on from the one before.
+_CONTINUES = re.compile(r"^(?:They|But|Instead|Rather|In other words|That is why|Which is why)\b")
+
+
+def _is_short_point(sentence: str, doctrine: Doctrine) -> bool:
+    """A short plain statement with a verb: not a unit alone, but part of one."""
+    s = clean(sentence)
+    return (3 <= len(s.split()) < 7 and s.endswith(".") and s[:1].isupper() and not doctrine.filler.match(s)
+            and not doctrine.summary.match(s) and bool(_CLAUSE.search(s)) and judge_sentence(s).label != "causal")
 
 
 def _lead_to_clause(lead: str) -> str:
@@ -349,9 +362,17 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question
     def add(text: str, unit_kind: str, raw: str = "") -> bool:
         resolved = _resolve_pronoun(text, recent)
         recent.append(text)
+        if resolved is not None and previous and units and _is_short_point(resolved, doctrine):
+            # A line too short to stand alone ("Their heads may move.") finishes the point of the
+            # sentence just before it.
+            joined = f"{units[-1].text} {_sentence(resolved)}"
+            units[-1] = replace(units[-1], text=joined, stance=doctrine.stance_of(joined))
+            return True
         if resolved is None or not _usable(resolved, doctrine) or doctrine.filler.match(clean(raw or text)):
             return False
         unit = _typed(_sentence(resolved), unit_kind, section, doctrine)
+        if units and _CONTINUES.match(clean(raw or text)):
+            unit = replace(unit, follows=True)
         units.append(replace(unit, context=" ".join(setup)[:300]) if setup else unit)
         return True
 
@@ -375,6 +396,5 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question
             for s in re.split(r"(?<=[.!…])\s+(?=[A-Z🔥👉“\"])", line):
                 if s.strip().endswith(":"):
                     continue
-                if add(_lead_to_clause(s), "sentence", s):
-                    previous = s
+                previous = s if add(_lead_to_clause(s), "sentence", s) else ""
     return tuple(units)

@@ -263,6 +263,29 @@ def test_compose_is_deterministic_and_traceable(glossary):
     assert "For example" not in one.text  # an example cannot refer back to a sentence the answer lacks
 
 
+def test_a_follower_comes_with_its_unit_and_a_back_reference_is_dropped_alone(glossary):
+    body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
+            "They simply feel the result when those relationships improve together.\n\n"
+            "- visible positions and sprint-system organization differ\n- an observer sees positions while athletes feel continuity\n\n"
+            "🔥 That is why judging sprinters by positions alone can mislead coaches.")
+    comp = Composer(glossary).compose(_plan("Do athletes track contributor timing while they sprint?", glossary), [_hit(body)])
+    sentences = [re.sub(r"\s*\[\d+\]$", "", t) for t, _ in comp.trace]
+    i = sentences.index("Athletes rarely track swing-side thrust or contributor timing while they sprint.")
+    assert sentences[i + 1].startswith("Athletes simply feel the result")
+    # "That is why …" keeps its connective only right after the sentence it refers to
+    for n, t in enumerate(sentences):
+        if "judging sprinters by positions" in t:
+            assert t.startswith("That is why") == (n > 0 and "observer sees positions" in sentences[n - 1]), sentences
+
+
+def test_a_gap_offers_the_passage_that_mentions_the_topic(glossary):
+    hits = [_hit("AQ looks at sprint-system continuity and contributor timing across many strides.", cid="a"),
+            _hit("Some sprinters with very fast times still look untidy on video.\n\nTheir elbows may flare wide.", cid="b")]
+    comp = Composer(glossary).compose(_plan("What should my elbows do when I sprint?", glossary), hits)
+    assert _GAP.search(comp.trace[0][0]) and "arm" in comp.trace[0][0]
+    assert any(cid == "b" and "elbows may flare" in t for t, cid in comp.trace), comp.text
+
+
 # --- the questions athletes asked: the answer addresses what was asked ----------------------------
 
 _GAP = re.compile(r"\b(?:articles?|aq)\b[^.]{0,30}\b(?:don't|do not|doesn't|never)\s+(?:cover|name|discuss)", re.I)

@@ -70,6 +70,22 @@ def test_units_rewrite_this_explains_why(doctrine):
     assert texts == ["Sprinting can suddenly feel heavy and rushed even when the athlete is trying just as hard."]
 
 
+def test_a_line_too_short_to_stand_alone_finishes_the_point_before_it(doctrine):
+    texts = _texts("Some sprinters with very fast times still look untidy on video.\n\nTheir knees may drop.\n\n"
+                   "Interesting.\n\nTheir hips may sway.", doctrine)
+    # the short line joins its sentence; after filler there is no sentence for it to finish
+    assert texts == ["Some sprinters with very fast times still look untidy on video. Their knees may drop."]
+
+
+def test_a_sentence_opening_on_they_or_a_connective_follows_the_unit_before_it(doctrine):
+    units = _units("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
+                   "They simply feel the result when those relationships improve together.\n\n"
+                   "AQ looks at sprint-system continuity across many strides.", doctrine)
+    assert [u.follows for u in units] == [False, True, False]
+    assert units[1].text.startswith("Athletes simply feel")
+    assert load_units(dump_units(units))[1].follows  # it survives the trip through Chroma metadata
+
+
 def test_units_never_keep_a_causal_sentence_or_the_belief_aq_argues_against(doctrine):
     units = _units("Coordination makes sprinters fast.\n\nTraditional sprint thinking often assumes:\n- the athlete became weaker\n"
                    "- less coordinated\n\nAQ suggests the sprint system may be struggling to organize aggressive movement continuously.",

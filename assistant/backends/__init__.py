@@ -52,8 +52,9 @@ def make_llm(settings: Settings, name: str | None = None) -> LLMBackend | None:
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def make_composer(glossary: Glossary, doctrine=None, embeddings=None, settings: Settings | None = None):
-    """The offline composer; with `embeddings` it can rank units that came without a vector."""
+def make_composer(glossary: Glossary, doctrine=None, embeddings=None, settings: Settings | None = None, related=()):
+    """The offline composer; with `embeddings` it can rank units that came without a vector, and
+    `related` lists the AQ articles it can point to when a topic is not covered."""
     from .composer import Composer, ComposerWeights
 
-    return Composer(glossary, doctrine, embeddings, ComposerWeights.from_settings(settings))
+    return Composer(glossary, doctrine, embeddings, ComposerWeights.from_settings(settings), related=related)

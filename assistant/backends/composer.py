@@ -97,6 +97,7 @@ _OR_QUESTION = re.compile(r"\b\w+\b[^?]*\bor\b[^?]*\?", re.I)
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 _OTHER = {"improving": "disrupted", "disrupted": "improving"}
 # A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
+_POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why)\b", re.I)
 _ASKS_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind)|how come)\b", re.I)
 _REDUCTIVE = re.compile(r"\b(just|basically|simply|merely|only|all about)\b", re.I)
@@ -108,8 +109,9 @@ class Composer:
     name = "composer"
 
     def __init__(self, glossary: Glossary | None = None, doctrine: Doctrine | None = None, embeddings=None,
-                 weights: ComposerWeights | None = None) -> None:
+                 weights: ComposerWeights | None = None, related=()) -> None:
         self.glossary = glossary or Glossary([])
+        self.related = tuple(related)  # (title, about) of linked AQ articles the corpus lacks
         self.doctrine = doctrine or load_doctrine()
         self.embeddings = embeddings
         self.w = weights or ComposerWeights.from_settings()
@@ -134,7 +136,7 @@ class Composer:
             mine = [Candidate(u, hit.id, rank, frozenset(tokenize(u.text)), u.vector, matched=frozenset(tokenize(u.match_text)))
                     for u in units]
             for first, second in zip(mine, mine[1:]):
-                if _CARRIES_ON.match(second.unit.text):
+                if second.unit.follows or _CARRIES_ON.match(second.unit.text):
                     first.follower = second
             out.extend(mine)
         lacking = [c for c in out if c.vector is None]
@@ -193,6 +195,8 @@ class Composer:
         """A unit on the opposite stance to the question's, or on both sides at once, is left out."""
         if not plan.stance or c.unit.stance == "neutral" or plan.kind == "how_to":
             return True  # what to train answers a disrupted stride with what may need to improve
+        if plan.wants_training and self._is_training(c.unit):
+            return True  # "how do I stop feeling stiff?": the same, asked from the feeling
         return c.unit.stance == plan.stance
 
     def rank(self, hits: list[SearchHit], plan: QuestionPlan, qvec) -> list[Candidate]:
@@ -315,6 +319,12 @@ class Composer:
             answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.", GAP_ID)
         else:
             answer.say("AQ's articles don't cover that directly, so I won't invent an answer.", GAP_ID)
+        topics = [g.pattern for g in self.doctrine.not_covered if g.topic in plan.gaps]
+        for title, about in self.related:
+            if any(p.search(f"{title} {about}") for p in topics):
+                answer.say(f"AQ has a separate article that may cover it, “{title.rstrip('!. ')}”, "
+                           "but it isn't among the articles I answer from.", GAP_ID)
+                break
         if plan.named and self._define(answer, plan, 1):
             return
         if plan.wants_training:  # "what drills…?": no drills, but what AQ would have you work on
@@ -322,9 +332,11 @@ class Composer:
             if best:
                 answer.cite(best)
                 return
-        # closest: near the question in meaning, and sharing one of its own words (not only "sprint")
+        # closest: a passage that mentions the very topic (the arms, for arm action),
+        # else one near the question in meaning that shares one of its own words (not only "sprint")
         own = self._own_words(plan)
-        close = [c for c in ranked if c.semantic >= self.w.gap_support_cosine and own & c.tokens]
+        close = ([c for c in ranked if any(p.search(c.unit.text) for p in topics)]
+                 or [c for c in ranked if c.semantic >= self.w.gap_support_cosine and own & c.tokens])
         if close:
             answer.say("The closest thing they do say:")
             answer.cite(close[0])
@@ -384,17 +396,18 @@ class _Draft:
             return True
         return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in split_sentences(c.unit.text) for t in self.tokens if t)
 
-    def cite(self, c: Candidate, prefix: str = "") -> None:
+    def cite(self, c: Candidate, prefix: str = "", following: bool = False) -> None:
         if c.chunk_id not in self.cited:
             self.cited.append(c.chunk_id)
-        # "For example, …" pointed at the article's previous sentence, which the answer may not have.
-        text = re.sub(r"^For example, (\w)", lambda m: m.group(1).upper(), c.unit.text)
+        # "For example, …" and "That is why …" point at the article's previous sentence, which the
+        # answer has only when this unit follows it.
+        text = c.unit.text if following else _POINTS_BACK.sub(lambda m: m.group(1).upper(), c.unit.text)
         if judge_sentence(text).label == "causal":
             return
         self.say(f"{prefix + ' ' if prefix else ''}{text} [{self.cited.index(c.chunk_id) + 1}]", c.chunk_id)
         self.sources.append(c)
         if c.follower is not None and c.follower not in self.sources and not self.overlaps(c.follower):
-            self.cite(c.follower)  # "… do not usually feel X." + "Instead, they feel the combined result …"
+            self.cite(c.follower, following=True)  # "… do not usually feel X." + "Instead, they feel the combined result …"
         self.vectors.append(c.vector)
 
     def finish(self) -> Composition:
