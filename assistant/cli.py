@@ -43,6 +43,7 @@ def friendly_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from .corpus import CorpusError
+        from .database import DatabaseError
         from .embeddings import BackendMissing
         from .store import StoreError
 
@@ -54,7 +55,7 @@ def friendly_errors(func):
         except UsageProblem as exc:
             _report_error(str(exc), as_json)
             raise typer.Exit(2) from None
-        except (StoreError, CorpusError, BackendMissing, ValueError, OSError) as exc:
+        except (StoreError, CorpusError, DatabaseError, BackendMissing, ValueError, OSError) as exc:
             _report_error(str(exc), as_json)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
@@ -369,7 +370,51 @@ def serve(
     serve_app(demo, settings)
 
 
-feedback_app = typer.Typer(help="Athletes' feedback on answers (stored in SQLite).", no_args_is_help=True)
+db_app = typer.Typer(help="The database of chat history, feedback and ingest records (AQ_DATABASE_URL).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(as_json: bool = JSON_OPT):
+    """Create the history and feedback schema, or upgrade an older one in place; nothing stored is lost.
+
+    A SQLite file is copied to <file>.bak-v<old version> first."""
+    import shutil
+
+    from sqlalchemy.exc import OperationalError
+
+    from .database import SCHEMA_VERSION, DatabaseError, engine_for, schema_version, upgrade
+
+    settings = _settings()
+    url = settings.app_database_url
+    if not settings.database_url:
+        settings.app_db.parent.mkdir(parents=True, exist_ok=True)
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            old = schema_version(conn)
+        backup = None
+        if not settings.database_url and settings.app_db.exists() and 0 < old < SCHEMA_VERSION:
+            backup = settings.app_db.with_name(f"{settings.app_db.name}.bak-v{old}")
+            shutil.copy2(settings.app_db, backup)
+        report = upgrade(engine)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from None
+    data = {**report.as_dict(), "backup": str(backup) if backup else None}
+    if as_json:
+        _emit_json(data)
+        return
+    if not report.steps:
+        out.print(f"{report.url}: schema {report.after}, up to date")
+    for step in report.steps:
+        out.print(f"{report.url}: {step}")
+    if backup:
+        out.print(f"the old file was copied to {backup}")
+
+
+feedback_app = typer.Typer(help="Athletes' feedback on answers (in the app database).", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
 
 
@@ -380,7 +425,7 @@ def feedback_export(as_json: bool = JSON_OPT):
     from .feedback import FeedbackStore
 
     settings = _settings()
-    rows = FeedbackStore(settings.app_db).export_feedback()
+    rows = FeedbackStore(settings.app_database_url).export_feedback()
     if as_json:
         _emit_json({"feedback": rows})
         return

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     grounding_overlap: float = Field(0.9, ge=0, le=1, description="Or: this share of its content words found in the passages and glossary …")
     grounding_cosine_with_overlap: float = Field(0.5, ge=-1, le=1, description="… together with at least this cosine.")
 
+    # database: history, feedback and ingest records
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the database for chat history, feedback and ingest records, shared by "
+        "every replica, e.g. postgresql+psycopg://aq:secret@db:5432/aq. Unset: SQLite files in data_dir (one machine).")
+    replica_name: str | None = Field(
+        None, description="This server's name, stored with each message it writes; unset: host name and port.")
+
     # ui
     answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
     llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")
@@ -139,6 +146,14 @@ class Settings(BaseSettings):
     @property
     def app_db(self) -> Path:
         return self.data_dir / "aq_coach.sqlite"
+
+    @property
+    def app_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.app_db}"
+
+    @property
+    def record_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.record_db}"
 
     @property
     def uses_chroma_server(self) -> bool:

@@ -94,7 +94,10 @@ def open_record_manager(settings: Settings):
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.uses_chroma_server else "embedded"
-    manager = SQLRecordManager(f"chroma/{where}/{settings.collection}", db_url=f"sqlite:///{settings.record_db}")
+    if settings.database_url and not settings.uses_chroma_server:
+        where = f"embedded:{settings.chroma_dir.resolve()}"  # a shared database, but this machine's own Chroma
+    # One record table per database: on PostgreSQL every replica sees what any of them ingested.
+    manager = SQLRecordManager(f"chroma/{where}/{settings.collection}", db_url=settings.record_database_url)
     manager.create_schema()
     return manager
 
@@ -152,9 +155,36 @@ class IngestReport:
         return dict(self.__dict__)
 
 
+_BUSY = "another ingest is running on this {where}; wait for it to finish (or pass --wait SECONDS)"
+
+
 @contextlib.contextmanager
 def ingest_lock(settings: Settings, wait_s: float = 0.0, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """One ingest at a time per data dir: a second one waits up to wait_s, then refuses."""
+    """One ingest at a time: a second one waits up to wait_s, then refuses.
+
+    With a PostgreSQL database the lock is a PostgreSQL advisory lock, so it holds across every
+    machine sharing the database (and dies with its holder); otherwise a file lock in the data dir."""
+    from .database import DatabaseError, engine_for, is_postgres
+
+    if settings.database_url:
+        engine = engine_for(settings.database_url)
+        if is_postgres(engine):
+            from .database import advisory_lock
+
+            try:
+                lock = advisory_lock(engine, f"aq-coach ingest {settings.collection}", wait_s, on_wait,
+                                     busy_message=_BUSY.format(where="database"))
+                with lock:
+                    yield
+            except DatabaseError as exc:
+                raise StoreError(str(exc)) from None
+            return
+    with _file_lock(settings, wait_s, on_wait):
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(settings: Settings, wait_s: float, on_wait: Callable[[], None] | None) -> Iterator[None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "ingest.lock"
     with open(path, "a+") as handle:
@@ -166,9 +196,7 @@ def ingest_lock(settings: Settings, wait_s: float = 0.0, on_wait: Callable[[], N
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise StoreError(
-                        "another ingest is running on this data dir; wait for it to finish (or pass --wait SECONDS)"
-                    ) from None
+                    raise StoreError(_BUSY.format(where="data dir")) from None
                 if on_wait and not told:
                     on_wait()
                     told = True

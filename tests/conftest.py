@@ -93,3 +93,40 @@ def service(indexed_settings, searcher, glossary):
     from assistant.answering import AnsweringService
 
     return AnsweringService(indexed_settings, searcher, glossary)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL, started for this test session on loopback and stopped after it."""
+    import tempfile
+
+    from helpers import PostgresCluster, free_port
+
+    base = tempfile.mkdtemp(prefix="aq-pg-")  # not under pytest's root-only temp dir: the server runs as postgres
+    cluster = PostgresCluster(base, free_port()).start()
+    yield cluster.url
+    cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_url) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t" + uuid.uuid4().hex[:12]
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """Each test using it runs twice: on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.sqlite'}"
+    return request.getfixturevalue("postgres_db")

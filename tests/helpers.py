@@ -34,3 +34,98 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 10) -> None:
     except subprocess.TimeoutExpired:  # e.g. still generating for a request a test gave up on
         proc.kill()
         proc.wait(timeout=10)
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster on loopback: initdb and pg_ctl in a temp dir, stopped afterwards.
+
+    As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root).
+    """
+
+    def __init__(self, base, port: int) -> None:
+        import glob
+        import os
+        from pathlib import Path
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            raise RuntimeError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin); `make postgres` installs it")
+        self.bin = Path(found[-1]).parent
+        self.base = Path(base)
+        self.data = self.base / "pgdata"
+        self.port = port
+        self.as_root = os.geteuid() == 0
+        self.url = f"postgresql+psycopg://aq@127.0.0.1:{port}/aq"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(a) for a in args]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
+
+    def start(self) -> "PostgresCluster":
+        import shutil
+
+        self.base.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        self._run(self.bin / "initdb", "-D", self.data, "-U", "aq", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} -c fsync=off -c max_connections=200"
+        self._run(self.bin / "pg_ctl", "-D", self.data, "-o", options, "-l", self.base / "server.log", "-w", "start")
+        self._run(self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "aq", "aq")
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(self.bin / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        except RuntimeError:
+            pass  # already stopped
+
+
+def chroma_cli() -> str:
+    """The `chroma` CLI of this interpreter's environment (the project venv), else the PATH one."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    here = Path(sys.executable).parent / "chroma"
+    found = str(here) if here.exists() else shutil.which("chroma")
+    assert found, "the `chroma` CLI (installed with chromadb) is missing: pip install chromadb"
+    return found
+
+
+def chroma_heartbeat(port: int) -> bool:
+    import urllib.request
+
+    for path in ("/api/v2/heartbeat", "/api/v1/heartbeat"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def start_chroma_server(path, port: int, timeout_s: float = 60) -> subprocess.Popen:
+    """A real `chroma run` server on 127.0.0.1:port persisting in path; raises if it gives no heartbeat."""
+    import os
+    import time
+
+    log = open(path / "server.log", "wb")
+    proc = subprocess.Popen(
+        [chroma_cli(), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while not chroma_heartbeat(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc, 5) if proc.poll() is None else None
+            raise RuntimeError(f"`chroma run` on 127.0.0.1:{port} did not start: "
+                               f"{(path / 'server.log').read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    return proc

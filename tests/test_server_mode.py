@@ -10,12 +10,6 @@ behind it must give one clear error, never a traceback.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,7 +17,7 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 from helpers import free_port as _free_port
-from helpers import stop_process
+from helpers import start_chroma_server, stop_process
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -34,49 +28,19 @@ OFF_QUESTION = "why does sprinting feel off some days"
 OFF_SECTION = "Why Sprinting Sometimes Suddenly Feels “Off”"
 
 
-def _chroma_cli() -> str:
-    """The `chroma` CLI of this interpreter's environment (the project venv), else the PATH one."""
-    here = Path(sys.executable).parent / "chroma"
-    found = str(here) if here.exists() else shutil.which("chroma")
-    assert found, "the `chroma` CLI (installed with chromadb) is missing: pip install chromadb"
-    return found
-
-
-def _heartbeat(port: int) -> bool:
-    for path in ("/api/v2/heartbeat", "/api/v1/heartbeat"):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            continue
-    return False
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     """A real Chroma server on a free loopback port, with its own persistence folder."""
     path = tmp_path_factory.mktemp("chroma-server")
     port = _free_port()
-    log = open(path / "server.log", "wb")
-    proc = subprocess.Popen(
-        [_chroma_cli(), "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _heartbeat(port):
-            if proc.poll() is not None:
-                log.flush()
-                pytest.fail(f"`chroma run` exited with {proc.returncode}: {(path / 'server.log').read_text(errors='replace')[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"`chroma run` gave no heartbeat on 127.0.0.1:{port} within {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.2)
+        proc = start_chroma_server(path, port, STARTUP_TIMEOUT_S)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield port
     finally:
         stop_process(proc, 10)
-        log.close()
 
 
 @pytest.fixture

@@ -1,0 +1,196 @@
+"""History and feedback (assistant.feedback) on both databases: a SQLite file and a real PostgreSQL.
+
+Every test taking `database_url` runs twice; the PostgreSQL one uses a throwaway cluster the test
+session starts on loopback (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from assistant.database import SCHEMA_VERSION, DatabaseError, open_database, upgrade
+from assistant.feedback import FeedbackStore
+from assistant.answering import Source
+
+
+def test_history_is_per_session_and_ordered(database_url):
+    store = FeedbackStore(database_url)
+    for n in range(3):
+        for i in range(4):
+            store.append_message(f"s{n}", "user" if i % 2 == 0 else "assistant", f"{n}-{i}")
+    assert [m["content"] for m in store.history("s1")] == ["1-0", "1-1", "1-2", "1-3"]
+    assert store.history("nobody") == []
+
+
+def test_two_replicas_share_sessions_and_feedback(database_url):
+    a, b = FeedbackStore(database_url, served_by="replica-a"), FeedbackStore(database_url, served_by="replica-b")
+    a.append_message("s1", "user", "What is contributor timing?")
+    a.append_message("s1", "assistant", "It is …", sources=[Source("c1", "T", "S", "e", 0.5)], backend="composer")
+    b.append_message("s1", "user", "How do I improve it?")      # the next turn lands on the other replica
+    answer_id = b.append_message("s1", "assistant", "Work on …")
+    assert [m["content"] for m in a.history("s1")] == ["What is contributor timing?", "It is …",
+                                                        "How do I improve it?", "Work on …"]
+    assert a.messages("s1")[1]["sources"][0]["id"] == "c1"
+    a.add_feedback("s1", "Q1", "A1", [], "composer", 1)
+    b.add_feedback("s1", "Q2", "A2", [], "composer", -1, message_id=answer_id)
+    assert [r["rating"] for r in a.export_feedback()] == [1, -1] == [r["rating"] for r in b.export_feedback()]
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        served = conn.execute(text("SELECT served_by FROM messages ORDER BY id")).scalars().all()
+    engine.dispose()
+    assert served == ["replica-a", "replica-a", "replica-b", "replica-b"]
+
+
+def test_an_unanswered_question_asked_again_is_the_same_turn(database_url):
+    store = FeedbackStore(database_url)
+    first = store.append_message("s1", "user", "Why do I feel heavy?")
+    again = store.append_message("s1", "user", "Why do I feel heavy?")  # the answer failed, or its replica died
+    assert again == first
+    store.append_message("s1", "assistant", "AQ suggests …")
+    assert store.append_message("s1", "user", "Why do I feel heavy?") != first  # asked again after an answer: a new turn
+    assert [m["role"] for m in store.messages("s1")] == ["user", "assistant", "user"]
+
+
+def test_new_chat_closes_the_conversation_and_keeps_its_rows(database_url):
+    store = FeedbackStore(database_url)
+    store.append_message("s1", "user", "old question")
+    store.clear("s1")
+    assert store.history("s1") == []
+    store.append_message("s1", "user", "new question")
+    convs = store.conversations("s1")
+    assert [c["messages"] for c in convs] == [1, 1] and convs[0]["closed_at"] and not convs[1]["closed_at"]
+
+
+def test_feedback_rating_again_updates_and_unrating_removes(database_url):
+    store = FeedbackStore(database_url)
+    mid = store.append_message("s1", "assistant", "A.")
+    up = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, message_id=mid)
+    assert store.add_feedback("s1", "Q?", "A.", [], "composer", -1, message_id=mid) == up
+    assert store.ratings("s1") == {mid: -1}
+    assert store.set_comment(up, "too vague", session_id="s1")
+    assert not store.set_comment(up, "hijack", session_id="s2")
+    assert store.export_feedback()[0]["comment"] == "too vague"
+    assert store.remove_feedback("s1", mid) and store.ratings("s1") == {}
+    with pytest.raises(ValueError):
+        store.add_feedback("s1", "Q", "A", [], None, 0)
+
+
+def test_sql_is_parameterised(database_url):
+    store = FeedbackStore(database_url)
+    nasty = "x'); DROP TABLE messages; --"
+    store.append_message(nasty, "user", nasty)
+    store.add_feedback(nasty, nasty, nasty, [], nasty, 1, nasty)
+    assert store.history(nasty) == [{"role": "user", "content": nasty}]
+    assert store.export_feedback()[0]["comment"] == nasty
+
+
+def test_concurrent_writers_lose_nothing(database_url):
+    stores = [FeedbackStore(database_url, served_by=f"r{n}") for n in range(2)]
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(15):
+                stores[n % 2].append_message(f"s{n}", "user", f"{n}-{i}")
+                stores[(n + 1) % 2].append_message(f"s{n}", "assistant", f"a{n}-{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for n in range(6):
+        assert len(stores[0].history(f"s{n}")) == 30
+
+
+def test_one_app_secret_per_database(database_url):
+    assert FeedbackStore(database_url).app_secret() == FeedbackStore(database_url).app_secret()
+
+
+def test_a_fresh_database_gets_the_current_schema(database_url):
+    engine = open_database(database_url)
+    report = upgrade(engine)
+    assert report.before == report.after == SCHEMA_VERSION and report.steps == []
+
+
+# --- upgrading a history file written before the schema was versioned --------------------------
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE conversations (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,
+    created_at TEXT NOT NULL, closed_at TEXT);
+CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id INTEGER NOT NULL REFERENCES conversations (id),
+    session_id TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('user', 'assistant')), content TEXT NOT NULL,
+    sources TEXT, backend TEXT, notices TEXT, created_at TEXT NOT NULL);
+CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, session_id TEXT NOT NULL,
+    conversation_id INTEGER, message_id INTEGER, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    question TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL, backend TEXT, comment TEXT);
+INSERT INTO meta VALUES ('app_secret', 'old-secret');
+INSERT INTO conversations VALUES (1, 's1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:10:00+00:00');
+INSERT INTO conversations VALUES (2, 's1', '2026-01-02T00:00:00+00:00', NULL);
+INSERT INTO messages VALUES (1, 1, 's1', 'user', 'closed question', NULL, NULL, NULL, '2026-01-01T00:00:01+00:00');
+INSERT INTO messages VALUES (2, 2, 's1', 'user', 'What is swing-side thrust?', NULL, NULL, NULL, '2026-01-02T00:00:01+00:00');
+INSERT INTO messages VALUES (3, 2, 's1', 'assistant', 'In AQ''s terms …', '[{"chunk_id": "c9"}]', 'composer',
+    '["a notice"]', '2026-01-02T00:00:02+00:00');
+INSERT INTO feedback VALUES (1, '2026-01-02T00:00:03+00:00', 's1', 2, 3, 1, 'What is swing-side thrust?',
+    'In AQ''s terms …', '[]', 'composer', 'helpful');
+"""
+
+
+def _old_history_file(path):
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_1)
+    return path
+
+
+def _dump(path) -> dict:
+    with sqlite3.connect(path) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("meta", "conversations", "messages", "feedback")}
+
+
+def test_db_upgrade_keeps_every_row_of_an_old_history_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    (tmp_path / "data").mkdir()
+    path = _old_history_file(tmp_path / "data" / "aq_coach.sqlite")
+    before = _dump(path)
+    result = CliRunner().invoke(app, ["db", "upgrade", "--json"], env={"AQ_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 0, result.output
+    assert '"before": 1' in result.output and f'"after": {SCHEMA_VERSION}' in result.output
+    after = _dump(path)
+    for table, rows in before.items():
+        kept = [r[: len(rows[0])] if rows else r for r in after[table]]
+        assert [r for r in kept if r in rows] == rows, table   # every old row, unchanged
+    assert ("schema_version", str(SCHEMA_VERSION)) in after["meta"]
+    store = FeedbackStore(path)
+    assert store.app_secret() == "old-secret"
+    assert [m["content"] for m in store.messages("s1")] == ["What is swing-side thrust?", "In AQ's terms …"]
+    assert store.messages("s1")[1]["notices"] == ["a notice"] and store.export_feedback()[0]["comment"] == "helpful"
+    again = CliRunner().invoke(app, ["db", "upgrade", "--json"], env={"AQ_DATA_DIR": str(tmp_path / "data")})
+    assert again.exit_code == 0 and '"steps": []' in again.output
+
+
+def test_a_schema_newer_than_the_code_is_refused_clearly(tmp_path):
+    path = tmp_path / "app.sqlite"
+    FeedbackStore(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(DatabaseError, match="newer than this aq-coach"):
+        FeedbackStore(path)
+
+
+def test_an_unreachable_or_unknown_database_is_a_clear_error(tmp_path):
+    with pytest.raises(DatabaseError, match="cannot open the database"):
+        FeedbackStore("postgresql+psycopg://aq:secret@127.0.0.1:1/aq")
+    with pytest.raises(DatabaseError) as err:
+        FeedbackStore("nosuchdb://x/y")
+    assert "secret" not in str(err.value)
