@@ -47,7 +47,9 @@ messages = Table(
     Column("notices", Text),
     Column("created_at", String(40), nullable=False),
     Column("served_by", String(200)),          # schema 2: the replica that wrote it
+    Column("turn_id", String(64)),             # schema 2: the client's id for a turn, so a retry is not a new one
     Index("messages_conversation", "conversation_id", "id"),
+    Index("messages_turn", "session_id", "turn_id", "role"),
 )
 feedback = Table(
     "feedback", metadata,
@@ -146,15 +148,18 @@ def schema_version(conn: Connection) -> int:
     return int(row[0]) if row else 1   # schema 1 (before versioning) had no version row
 
 
-def _add_served_by(conn: Connection) -> str:
+def _to_2(conn: Connection) -> str:
     columns = {c["name"] for c in inspect(conn).get_columns("messages")}
-    if "served_by" not in columns:
-        conn.execute(text("ALTER TABLE messages ADD COLUMN served_by VARCHAR(200)"))
-    return "messages.served_by added (which replica wrote each message)"
+    for name, kind in (("served_by", "VARCHAR(200)"), ("turn_id", "VARCHAR(64)")):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE messages ADD COLUMN {name} {kind}"))
+    if "messages_turn" not in {i["name"] for i in inspect(conn).get_indexes("messages")}:
+        conn.execute(text("CREATE INDEX messages_turn ON messages (session_id, turn_id, role)"))
+    return "messages.served_by and messages.turn_id added (which replica wrote a message; a retried turn)"
 
 
 # Each step takes the schema from version n to n + 1; a step only adds.
-_STEPS: dict[int, Callable[[Connection], str]] = {1: _add_served_by}
+_STEPS: dict[int, Callable[[Connection], str]] = {1: _to_2}
 
 
 def upgrade(engine: Engine) -> UpgradeReport:

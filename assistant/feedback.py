@@ -97,17 +97,22 @@ class FeedbackStore:
 
     # -- history --------------------------------------------------------------------------------
     def append_message(self, session_id: str, role: str, content: str, sources=None, backend: str | None = None,
-                       notices: list[str] | None = None) -> int:
+                       notices: list[str] | None = None, turn_id: str | None = None) -> int:
         """Add a message to the session's open conversation (starting one if needed); returns its id.
 
-        A question that repeats the conversation's last, unanswered question is that same turn
-        asked again (the answer failed, or the replica answering it died), not a new message.
-        `notices` are the short lines shown with an answer (guard notice …), kept so a restored
-        conversation looks the same.
+        A retried turn is not a new one: with a `turn_id` (the client's id for the turn), a message
+        of that role and turn already stored is returned instead; without one, a question that
+        repeats the conversation's last, unanswered question is that question again. `notices` are
+        the short lines shown with an answer (guard notice …), kept so a restored conversation
+        looks the same.
         """
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
         with self._write(session_id) as conn:
+            if turn_id:
+                done = self._turn_message(conn, session_id, turn_id, role)
+                if done is not None:
+                    return int(done.id)
             conversation = self._open_conversation(conn, session_id)
             if conversation is None:
                 conversation = conn.execute(conversations.insert().values(
@@ -122,8 +127,23 @@ class FeedbackStore:
                 conversation_id=conversation, session_id=session_id, role=role, content=str(content),
                 sources=_dump_sources(sources) if sources is not None else None, backend=backend,
                 notices=json.dumps([str(n) for n in notices], ensure_ascii=False) if notices else None,
-                created_at=_now(), served_by=self.served_by))
+                created_at=_now(), served_by=self.served_by, turn_id=turn_id or None))
             return int(result.inserted_primary_key[0])
+
+    @staticmethod
+    def _turn_message(conn: Connection, session_id: str, turn_id: str, role: str):
+        return conn.execute(select(messages.c.id, messages.c.content, messages.c.sources, messages.c.notices)
+                            .where(messages.c.session_id == session_id, messages.c.turn_id == turn_id,
+                                   messages.c.role == role).limit(1)).first()
+
+    def answered(self, session_id: str, turn_id: str) -> dict | None:
+        """The stored answer of a turn (content, sources, notices), or None when it has none yet."""
+        with self.engine.connect() as conn:
+            row = self._turn_message(conn, session_id, turn_id, "assistant")
+        if row is None:
+            return None
+        return {"id": row.id, "content": row.content, "sources": _load_list(row.sources),
+                "notices": [str(n) for n in _load_list(row.notices)]}
 
     def messages(self, session_id: str) -> list[dict]:
         """The open conversation's messages with their ids, sources and backends (oldest first)."""

@@ -43,6 +43,7 @@ def test_two_replicas_share_sessions_and_feedback(database_url):
         served = conn.execute(text("SELECT served_by FROM messages ORDER BY id")).scalars().all()
     engine.dispose()
     assert served == ["replica-a", "replica-a", "replica-b", "replica-b"]
+    assert a.answered("s1", "no-such-turn") is None
 
 
 def test_an_unanswered_question_asked_again_is_the_same_turn(database_url):
@@ -53,6 +54,18 @@ def test_an_unanswered_question_asked_again_is_the_same_turn(database_url):
     store.append_message("s1", "assistant", "AQ suggests …")
     assert store.append_message("s1", "user", "Why do I feel heavy?") != first  # asked again after an answer: a new turn
     assert [m["role"] for m in store.messages("s1")] == ["user", "assistant", "user"]
+
+
+def test_a_turn_retried_with_its_id_is_stored_once(database_url):
+    a, b = FeedbackStore(database_url, served_by="a"), FeedbackStore(database_url, served_by="b")
+    q = a.append_message("s1", "user", "What is contributor timing?", turn_id="t1")
+    ans = a.append_message("s1", "assistant", "It is …", sources=[Source("c1", "T", "S", "e", 0.5)], turn_id="t1")
+    # replica a died before the client got the answer; the client retries the turn on b
+    assert b.append_message("s1", "user", "What is contributor timing?", turn_id="t1") == q
+    assert b.answered("s1", "t1")["content"] == "It is …" and b.answered("s1", "t1")["id"] == ans
+    assert b.answered("s1", "t2") is None
+    assert b.append_message("s1", "assistant", "It is …", turn_id="t1") == ans
+    assert len(b.messages("s1")) == 2
 
 
 def test_new_chat_closes_the_conversation_and_keeps_its_rows(database_url):
