@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import re
+import socket
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -416,16 +417,21 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         store.set_comment(feedback_id, comment, session_id=session_of(stored_session))
         return "", gr.update(visible=False), "Thanks, your comment was saved."
 
-    def answer_text(question, history: list[dict]) -> Iterator[str]:
+    def answer_text(question, history: list[dict], session_id: str = "", turn_id: str = "") -> Iterator[str]:
         """The answer text for the API endpoints, growing as it streams; the last value is the whole
-        answer (the guard's replacement, when it replaced the stream). Problems become gr.Error
-        messages, never tracebacks."""
+        answer (the guard's replacement, when it replaced the stream). With a session id the turn
+        is stored in that session (SessionChat). Problems become gr.Error messages, never tracebacks."""
         if not isinstance(question, str) or not question.strip():
             raise gr.Error(API_BLANK_TEXT, print_exception=False)
         problem = index_problem(service, startup_problem)
         if problem or service is None:
             raise gr.Error(problem or "The AQ index is not available.", print_exception=False)
         try:
+            if session_id:
+                from .sessions import SessionChat
+
+                yield from SessionChat(service, store).turn(session_id, question, turn_id)
+                return
             streamed = ""
             for item in service.stream(question, history):
                 if isinstance(item, AnswerDelta):
@@ -435,7 +441,7 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
                     yield item.text.strip()
         except EmptyQuestion:
             raise gr.Error(API_BLANK_TEXT, print_exception=False) from None
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
             log.exception("answering failed (api)")
@@ -456,6 +462,17 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         yield from answer_text(question, history)
+
+    def chat_session_api(question: str, session_id: str, turn_id: str = "") -> Iterator[str]:
+        """Ask AQ Coach a question inside a stored session; streams the answer text.
+
+        session_id: 32 hex characters (e.g. uuid4().hex), chosen by the client; the session's
+        history is kept in the database, so any replica continues it. turn_id: optional, the
+        client's id for this turn; retrying a turn with it returns the stored answer.
+        """
+        if valid_session_id(session_id) is None:
+            raise gr.Error("session_id must be 32 hex characters, e.g. uuid.uuid4().hex", print_exception=False)
+        yield from answer_text(question, [], session_id, turn_id)
 
     # -- layout ------------------------------------------------------------------------------
     private = {"api_visibility": "private"}
@@ -519,6 +536,10 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
                concurrency_limit=answering["concurrency_limit"],
                api_description='Ask AQ Coach a follow-up: history_json is a JSON list of {"role", "content"} messages, '
                                'oldest first ("" or "[]" for none); returns the answer text.')
+        gr.api(chat_session_api, api_name="chat_session", concurrency_id="aq-answer",
+               concurrency_limit=answering["concurrency_limit"],
+               api_description="Ask AQ Coach a question in a stored session (session_id: 32 hex characters); "
+                               "any replica continues it. turn_id (optional) makes a retried turn safe.")
     return demo
 
 
@@ -581,14 +602,14 @@ def serve(demo: "gr.Blocks", settings: Settings, *, block: bool = True):
 
 
 def create_app(settings: Settings) -> "gr.Blocks":
-    """The real app: AnsweringService.from_settings, FeedbackStore at settings.app_db, the glossary."""
+    """The real app: AnsweringService.from_settings, the FeedbackStore on settings.app_database_url, the glossary."""
     from .feedback import FeedbackStore
     from .indexing import glossary_for
     from .store import StoreError
 
     apply_offline_hygiene()
     glossary = glossary_for(settings)
-    store = FeedbackStore(settings.app_db)
+    store = FeedbackStore(settings.app_database_url, served_by=settings.replica_name or f"{socket.gethostname()}:{settings.port}")
     try:
         from .answering import AnsweringService
 
