@@ -60,8 +60,9 @@ class FeedbackStore:
         """`target`: a database URL, or the path of a SQLite file (created with its folder)."""
         url = str(target)
         if "://" not in url:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{url}"
+        if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)  # a fresh data dir
         self.url = url
         self.served_by = served_by
         self.engine = open_database(url)

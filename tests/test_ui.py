@@ -319,7 +319,7 @@ def test_gradio_client_chat_endpoint(app_server):
     answer = client.predict("What is contributor timing?", api_name="/chat")
     assert isinstance(answer, str) and "contributor timing" in answer.lower()
     api = client.view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/chat", "/chat_with_history"]  # the UI's own events are private
+    assert sorted(api["named_endpoints"]) == ["/chat", "/chat_session", "/chat_with_history"]  # the UI's own events are private
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/chat")
 
