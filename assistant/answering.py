@@ -70,6 +70,7 @@ class AnswerDelta:
     """A piece of a streamed answer."""
 
     text: str
+    buffered: bool = False   # the rest of the answer is written already (the composer's): a client may wait for it
 
 
 # --- prompting -----------------------------------------------------------------------------------
@@ -163,6 +164,8 @@ class AnsweringService:
         """Load what the first answer would otherwise wait for: the embedding model, the index
         (BM25 and the answer units) and, when it is the backend, the local LLM."""
         self.searcher.search(self.doctrine.queries.get("doctrine") or "sprinting", 1)
+        for query in filter(None, self.doctrine.queries.values()):
+            self._fixed_search(query, 2)  # the doctrine's fixed queries, as answers ask them
         try:
             self.llm(self.settings.backend)
         except LLMUnavailable:
@@ -223,7 +226,7 @@ class AnsweringService:
             answer = self._composed_answer(composition, hits, plan, timings, notices)
         answer.timings["total_ms"] = _ms(started)
         for piece in sentence_pieces(answer.text):  # the composer's answer is whole at once: sentence by sentence
-            yield AnswerDelta(piece)
+            yield AnswerDelta(piece, buffered=True)
         yield answer
 
     # -- steps ---------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ class MiniLMEmbeddings(Embeddings):
         self.model_path = str(model_path or default_model_path())
         self.batch_size = batch_size
         self._lock = threading.Lock()  # one encode at a time: the UI serves several sessions
+        self._pending_lock = threading.Lock()
+        self._pending: list[dict] = []  # queries waiting for the next batch
 
     @property
     def model(self):
@@ -70,9 +72,21 @@ class MiniLMEmbeddings(Embeddings):
         return vectors.tolist()
 
     def embed_query(self, text: str) -> list[float]:
+        """One query's vector. Queries that arrive while another encode runs wait for it, and the
+        first of them then encodes them all in one batch: under concurrent athletes one forward
+        pass serves many questions instead of each waiting for its own."""
+        slot = {"text": text}
+        with self._pending_lock:
+            self._pending.append(slot)
         with self._lock:
-            vector = self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)[0]
-        return vector.tolist()
+            if "vector" not in slot:  # not encoded by the batch before
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                vectors = self.model.encode([s["text"] for s in batch], batch_size=self.batch_size,
+                                            normalize_embeddings=True, show_progress_bar=False)
+                for s, v in zip(batch, vectors):
+                    s["vector"] = v.tolist()
+        return slot["vector"]
 
 
 def make_embeddings(settings: Settings) -> Embeddings:
@@ -92,10 +106,18 @@ def make_embeddings(settings: Settings) -> Embeddings:
     return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size)
 
 
+def as_vector(v):
+    """A vector as a float32 numpy array (None stays None): numpy's dot product is what keeps the
+    composer's and the guard's many comparisons cheap (pure-Python sums were most of an answer's CPU)."""
+    import numpy as np
+
+    return None if v is None else np.asarray(v, dtype=np.float32)
+
+
 def cosine(a, b) -> float:
     """Cosine similarity of two vectors (0.0 when either is missing or zero)."""
     if a is None or b is None:
         return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
+    a, b = as_vector(a), as_vector(b)
+    na, nb = float(a @ a), float(b @ b)
+    return float(a @ b) / math.sqrt(na * nb) if na > 0 and nb > 0 else 0.0

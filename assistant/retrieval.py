@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -49,10 +50,16 @@ _stemmer = None
 
 def tokenize(text: str) -> list[str]:
     """Lower-case, drop stop words, stem (Snowball via PyStemmer)."""
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[str, ...]:
+    """tokenize(), remembered: every answer tokenizes the same corpus units and sentences again."""
     # The corpus writes ’ (athlete’s) and people type ' : normalise, keep "n't" as "not", then
     # split at apostrophes so "athlete’s" and "athlete's" both give "athlete".
     text = text.lower().translate(_APOSTROPHES).replace("n't", " not").replace("-", " ")
-    return stem_words([w for w in _TOKEN.findall(text) if w not in _stopwords()])
+    return tuple(stem_words([w for w in _TOKEN.findall(text) if w not in _stopwords()]))
 
 
 def stem_words(words: list[str]) -> list[str]:

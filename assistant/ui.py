@@ -1,45 +1,73 @@
-"""The athletes' web chat: a thin Gradio adapter over AnsweringService.
+"""The athletes' web chat: a small Gradio layout over the chat controller (assistant.chat).
 
 The UI receives its collaborators (the answering service, the FeedbackStore and the glossary) and
-only translates between them and Gradio, in the style of smolagents' gradio_ui.py:
+hands them to a `ChatController`, which answers every event with plain state and never imports
+Gradio. This module only lays out the page and wires each event to a thin adapter that turns the
+controller's state into Gradio updates, in the style of smolagents' gradio_ui.py:
 
 * answers stream in (a generator over `service.stream`), with their sources folded underneath
   and a short notice when the doctrine guard replaced an answer;
 * history belongs to the browser: a random session id lives in the browser's localStorage
-  (gr.BrowserState), every message is kept in SQLite under it, and a returning browser gets its
-  own conversation back. Nothing is held in module globals, so sessions never see each other;
+  (gr.BrowserState), every message is kept in the app database under it, and a returning browser
+  gets its own conversation back. Nothing is held in module globals, so sessions never see each other;
 * thumbs up/down (+ an optional comment) are stored with the question, answer, sources, backend;
-* `/chat` is a named API endpoint: `Client(url).predict("question", api_name="/chat")`, and
-  `/chat_with_history` takes the conversation too: `predict("question", history_json, api_name=…)`;
+* `/chat` is a named API endpoint: `Client(url).predict("question", api_name="/chat")`,
+  `/chat_with_history` takes the conversation too: `predict("question", history_json, api_name=…)`,
+  and `/chat_session` continues a conversation stored under a client's session id;
 * an empty or half-built index shows a banner with the command that fixes it, and a failing
   service shows a friendly sentence, never a traceback.
 
 The pure helpers (format_sources, glossary_markdown, guard_notice, escape_user_text,
-render_answer) need no browser and are unit-tested directly.
+render_answer …) live in assistant.chat beside the controller and are re-exported here.
 
 (No `from __future__ import annotations` here: Gradio reads the event handlers' type hints, such as
 gr.LikeData, at run time.)
 """
 
-import html
-import json
-import logging
-import re
 import socket
-import uuid
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
+from .chat import (
+    API_BLANK_TEXT,
+    BLANK_TEXT,
+    ERROR_TEXT,
+    HISTORY_SHAPE,
+    INGEST_HINT,
+    ChatController,
+    ChatError,
+    answer_notices,
+    banner_markdown,
+    escape_html,
+    escape_user_text,
+    format_sources,
+    glossary_markdown,
+    guard_notice,
+    index_problem,
+    new_session_id,
+    parse_history_json,
+    render_answer,
+    render_message,
+    sources_html,
+    valid_session_id,
+)
 from .config import Settings, apply_offline_hygiene
 
 if TYPE_CHECKING:  # imported lazily at run time: gradio is slow to import
     import gradio as gr
 
-    from .answering import Answer, AnsweringService
+    from .answering import AnsweringService
     from .corpus import Glossary
     from .feedback import FeedbackStore
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "API_BLANK_TEXT", "BLANK_TEXT", "ERROR_TEXT", "HISTORY_SHAPE", "INGEST_HINT", "STORAGE_KEY", "TITLE",
+    "ChatController", "ChatError", "answer_concurrency", "answer_notices", "banner_markdown", "build_app",
+    "create_app", "escape_html", "escape_user_text", "format_sources", "glossary_markdown", "guard_notice",
+    "index_problem", "launch", "make_theme", "new_session_id", "parse_auth", "parse_history_json",
+    "render_answer", "render_message", "serve", "sources_html", "valid_session_id",
+]
 
 TITLE = "AQ Coach"
 SUBTITLE = (
@@ -52,15 +80,7 @@ EXAMPLES = [
     "What is the swing side?",
     "Does coordination make you faster?",
 ]
-BLANK_TEXT = "Type a question about your sprinting first, for example: *What is contributor timing?*"
-API_BLANK_TEXT = "The question is empty; ask something about sprinting."
-HISTORY_SHAPE = 'history_json must be a JSON list of {"role": "user" or "assistant", "content": "..."} messages, oldest first'
-ERROR_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
-INGEST_HINT = "aq-coach ingest"
 STORAGE_KEY = "aq_coach_session"
-_SESSION_RE = re.compile(r"^[0-9a-f]{32}$")
-_NOTICE_ACTIONS = ("replaced", "fallback")
-_GUARD_DEFAULT = "This answer was composed directly from AQ's articles because the model's answer could not be used."
 
 CSS = """
 #aq-header h1 { margin-bottom: 0.1em; }
@@ -76,209 +96,7 @@ CSS = """
 """
 
 
-# --- pure helpers ------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
-
-
-def escape_html(text: str) -> str:
-    """`<`, `>`, `&` and quotes as entities, so HTML in the text is shown, never interpreted."""
-    return html.escape(str(text or ""), quote=True)
-
-
-def escape_user_text(text: str) -> str:
-    """An athlete's message as Chatbot Markdown that displays exactly the characters typed.
-
-    Markdown punctuation gets a backslash and HTML characters become entities, so
-    `<script>alert(1)</script>` shows literally and is never parsed as a tag (Gradio's sanitizer
-    would otherwise silently drop it), and `*this*` does not turn into italics.
-    """
-    text = str(text or "").replace("\r\n", "\n")
-    return escape_html(_MD_SPECIAL.sub(r"\\\1", text))
-
-
-def _field(source: Any, name: str) -> str:
-    value = source.get(name, "") if isinstance(source, dict) else getattr(source, name, "")
-    return str(value or "").strip()
-
-
-def sources_html(sources: Iterable[Any], open_: bool = False) -> str:
-    """Sources (Source objects or their dicts) as a folded <details> list: section, article, excerpt."""
-    sources = list(sources or [])
-    if not sources:
-        return ""
-    items = []
-    for src in sources:
-        section, title = _field(src, "section"), _field(src, "title")
-        question, excerpt = _field(src, "question"), _field(src, "excerpt")
-        head = f"<strong>{escape_html(section or title or 'AQ article')}</strong>"
-        if title and title != section:
-            head += f" · <em>{escape_html(title)}</em>"
-        lines = [head]
-        if question:
-            lines.append(f"<em>Q: {escape_html(question)}</em>")
-        if excerpt:
-            lines.append(escape_html(excerpt))
-        items.append("<li>" + "<br>".join(lines) + "</li>")
-    label = "source" if len(sources) == 1 else "sources"
-    return (
-        f'<details class="aq-sources"{" open" if open_ else ""}><summary>📚 {len(sources)} {label} from AQ\'s articles</summary>'
-        f"<ol>{''.join(items)}</ol></details>"
-    )
-
-
-def format_sources(answer: "Answer") -> str:
-    """The answer's sources, each with its section title and excerpt, folded inside <details>."""
-    return sources_html(getattr(answer, "sources", None) or [])
-
-
-def guard_notice(answer: "Answer") -> str | None:
-    """A short notice when the doctrine guard replaced the answer (or the LLM was unreachable)."""
-    guard = getattr(answer, "guard", None)
-    if guard is None or getattr(guard, "action", "") not in _NOTICE_ACTIONS:
-        return None
-    return f"⚠️ {(getattr(guard, 'notice', '') or _GUARD_DEFAULT).strip()}"
-
-
-def _notices_markdown(notices: Iterable[str]) -> str:
-    return "\n\n".join(f'<span class="aq-notice">{escape_html(n)}</span>' for n in notices if n)
-
-
-def render_message(text: str, sources: Iterable[Any] = (), notices: Iterable[str] = ()) -> str:
-    """An assistant message for the Chatbot: the answer (Markdown, HTML escaped), notices, sources."""
-    parts = [escape_html(text).strip()]
-    notes = _notices_markdown(notices)
-    if notes:
-        parts.append(notes)
-    folded = sources_html(sources)
-    if folded:
-        parts.append(folded)
-    return "\n\n".join(p for p in parts if p)
-
-
-def answer_notices(answer: "Answer") -> list[str]:
-    """The guard notice first, then the service's other notices (a shortened question …), deduplicated."""
-    out: list[str] = []
-    first = guard_notice(answer)
-    guard_text = getattr(getattr(answer, "guard", None), "notice", "") or ""
-    if first:
-        out.append(first)
-    for note in getattr(answer, "notices", None) or []:
-        if note and note != guard_text and f"⚠️ {note}" not in out:
-            out.append(f"ℹ️ {note}")
-    return out
-
-
-def render_answer(answer: "Answer") -> str:
-    return render_message(answer.text, answer.sources, answer_notices(answer))
-
-
-def glossary_markdown(glossary: "Glossary") -> str:
-    """The AQ glossary as Markdown: each term, its definition, everyday words and related terms."""
-    terms = sorted(glossary or [], key=lambda t: t.term.lower())
-    if not terms:
-        return "*The AQ glossary is not loaded.*"
-    blocks = []
-    for t in terms:
-        block = f"**{escape_html(t.term)}**: {escape_html(t.definition)}"
-        if t.everyday:
-            block += f"  \n<small>Athletes say: {escape_html(', '.join(t.everyday))}</small>"
-        if t.related:
-            block += f"  \n<small>Related: {escape_html(', '.join(t.related))}</small>"
-        blocks.append(block)
-    return "\n\n".join(blocks)
-
-
-def banner_markdown(problem: str | None) -> str:
-    """The index banner: the problem, with the command that fixes it as code."""
-    if not problem:
-        return ""
-    text = escape_html(problem.replace("`", ""))
-    for command in ("aq-coach ingest --rebuild", INGEST_HINT):
-        if command in text:
-            text = text.replace(command, f"`{command}`", 1)
-            break
-    else:
-        text += f" Build it with: `{INGEST_HINT}`"
-    return f"⚠️ **AQ Coach can't answer yet.** {text}"
-
-
-def parse_history_json(text: Any) -> list[dict]:
-    """The /chat_with_history history: a JSON list of {"role": "user"|"assistant", "content": str}.
-
-    "" (or None, or "[]") is an empty history; anything else that is not such a list raises
-    ValueError with a message for the API caller.
-    """
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return []
-    data = text
-    if isinstance(text, str):
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise ValueError(HISTORY_SHAPE + " (it is not valid JSON)") from None
-    if not isinstance(data, list):
-        raise ValueError(HISTORY_SHAPE)
-    history = []
-    for n, message in enumerate(data):
-        if (not isinstance(message, dict) or message.get("role") not in ("user", "assistant")
-                or not isinstance(message.get("content"), str)):
-            raise ValueError(f"{HISTORY_SHAPE} (message {n} is not)")
-        history.append({"role": message["role"], "content": message["content"]})
-    return history
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex
-
-
-def valid_session_id(value: Any) -> str | None:
-    return value if isinstance(value, str) and _SESSION_RE.match(value) else None
-
-
-def index_problem(service: "AnsweringService | None", startup_problem: str | None = None) -> str | None:
-    """Why the index cannot answer, or None when it can."""
-    if startup_problem:
-        return startup_problem
-    if service is None:
-        return "The AQ index is not available. Build it with: aq-coach ingest"
-    from .store import StoreError
-
-    try:
-        return service.searcher.status().problem()
-    except StoreError as exc:
-        return str(exc)
-    except Exception:  # never let a status check take the page down
-        log.exception("index status check failed")
-        return "The AQ index cannot be read. Rebuild it with: aq-coach ingest --rebuild"
-
-
-# --- conversation records -----------------------------------------------------------------------
-# The Chatbot shows escaped/rendered Markdown; the raw text, sources and backend of each message
-# are kept beside it in a per-tab gr.State ("turns"), one record per Chatbot message.
-
-def _turn(role: str, content: str, *, sources=None, backend=None, question="", message_id=None, note=False) -> dict:
-    return {"role": role, "content": content, "sources": sources or [], "backend": backend,
-            "question": question, "message_id": message_id, "note": note}
-
-
-def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[dict]]:
-    """The open conversation of a session as (chatbot messages, turns)."""
-    chat, turns = [], []
-    question = ""
-    for m in store.messages(session_id):
-        if m["role"] == "user":
-            question = m["content"]
-            chat.append({"role": "user", "content": escape_user_text(m["content"])})
-            turns.append(_turn("user", m["content"], message_id=m["id"]))
-        else:
-            chat.append({"role": "assistant", "content": render_message(m["content"], m["sources"], m.get("notices") or [])})
-            turns.append(_turn("assistant", m["content"], sources=m["sources"], backend=m["backend"],
-                               question=question, message_id=m["id"]))
-    return chat, turns
-
-
-# --- the app -----------------------------------------------------------------------------------
+# --- the app: layout, wiring, adapters ---------------------------------------------------------
 
 def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossary: "Glossary",
               settings: Settings, *, startup_problem: str | None = None) -> "gr.Blocks":
@@ -286,170 +104,140 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
     apply_offline_hygiene()
     import gradio as gr
 
-    from .answering import Answer, AnswerDelta, EmptyQuestion
-    from .store import StoreError
+    controller = ChatController(service, store, glossary, startup_problem=startup_problem)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        view = _layout(gr, controller)
+        _wire(gr, demo, view, controller, answer_concurrency(settings))
+    return demo
 
-    def session_of(value: Any) -> str:
-        return valid_session_id(value) or new_session_id()
 
-    def banner_update(problem: str | None):
+def _layout(gr, controller: ChatController) -> SimpleNamespace:
+    """The page's components (inside the open Blocks): header, banner, chat, input, feedback, glossary."""
+    view = SimpleNamespace()
+    view.session = gr.BrowserState("", storage_key=STORAGE_KEY, secret=controller.store.app_secret())
+    view.turns = gr.State([])
+    view.last_feedback = gr.State(None)
+
+    gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="aq-header")
+    problem = controller.problem()
+    view.banner = gr.Markdown(banner_markdown(problem), visible=bool(problem), elem_id="aq-banner")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            view.chatbot = gr.Chatbot(
+                label=TITLE, elem_id="aq-chat", height=560, layout="bubble",
+                placeholder="**Welcome!** New to AQ? Try one of these questions, or ask your own.",
+                examples=[{"text": q} for q in EXAMPLES],
+                feedback_options=("Like", "Dislike"), buttons=["copy"],
+                latex_delimiters=[], sanitize_html=True, group_consecutive_messages=False,
+            )
+            with gr.Row():
+                view.textbox = gr.Textbox(placeholder="Ask about your sprinting…", show_label=False, lines=1,
+                                          max_lines=6, scale=6, elem_id="aq-input", autofocus=True)
+                view.send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="aq-send")
+            with gr.Row():
+                view.new = gr.Button("New chat", size="sm", elem_id="aq-new-chat")
+            view.feedback_status = gr.Markdown(elem_id="aq-feedback-status")
+            with gr.Group(visible=False, elem_id="aq-comment") as view.comment_box:
+                view.comment = gr.Textbox(label="Anything to add about that answer? (optional)", lines=2,
+                                          max_lines=6, elem_id="aq-comment-text")
+                view.comment_send = gr.Button("Send comment", size="sm", elem_id="aq-comment-send")
+        with gr.Column(scale=1, min_width=260):
+            with gr.Accordion("📖 AQ glossary", open=True, elem_id="aq-glossary-panel"):
+                gr.Markdown(controller.glossary_text(), elem_id="aq-glossary")
+    return view
+
+
+def _wire(gr, demo: "gr.Blocks", view: SimpleNamespace, controller: ChatController, limit: int) -> None:
+    """Every UI event is private; the public endpoints are /chat, /chat_with_history and /chat_session.
+
+    UI and API answers share one concurrency group ("aq-answer"), sized by the backend (limit)."""
+    on = _ui_events(gr, controller)
+    private = {"api_visibility": "private"}
+    answering = {**private, "concurrency_id": "aq-answer", "concurrency_limit": limit}
+    chat_inputs = [view.textbox, view.session, view.chatbot, view.turns]
+    chat_outputs = [view.textbox, view.session, view.chatbot, view.turns, view.banner]
+    reset_outputs = [view.session, view.chatbot, view.turns, view.last_feedback, view.comment_box, view.comment,
+                     view.feedback_status]
+    comment_io = ([view.session, view.last_feedback, view.comment], [view.comment, view.comment_box, view.feedback_status])
+
+    demo.load(on.load, [view.session], [view.session, view.chatbot, view.turns, view.banner], **private)
+    # The input is locked while an answer streams, and unlocked afterwards whatever happened.
+    for trigger in (view.textbox.submit, view.send.click):
+        trigger(on.respond, chat_inputs, chat_outputs, **answering).then(on.unlock, None, [view.textbox], **private)
+    view.chatbot.example_select(on.ask_example, None, [view.textbox], **private).then(
+        on.respond, chat_inputs, chat_outputs, **answering).then(on.unlock, None, [view.textbox], **private)
+    view.new.click(on.new_chat, [view.session], reset_outputs, **private)
+    view.chatbot.clear(on.new_chat, [view.session], reset_outputs, **private)  # the chat's own trash button
+    view.chatbot.like(on.like, [view.session, view.turns], [view.last_feedback, view.comment_box, view.feedback_status],
+                      **private)
+    view.comment_send.click(on.save_comment, *comment_io, **private)
+    view.comment.submit(on.save_comment, *comment_io, **private)
+    _api_endpoints(gr, controller, limit)
+
+
+def _ui_events(gr, controller: ChatController) -> SimpleNamespace:
+    """The page's event handlers: Gradio's inputs to the controller, its plain state out as updates."""
+
+    def banner(problem):
         return gr.update(value=banner_markdown(problem), visible=bool(problem))
 
-    # -- events ------------------------------------------------------------------------------
-    def on_load(stored_session):
-        session_id = session_of(stored_session)
-        chat, turns = _restore(store, session_id)
-        ratings = store.ratings(session_id)
-        thumbs = [{1: "Like", -1: "Dislike"}.get(ratings.get(t["message_id"])) for t in turns if t["role"] == "assistant"]
-        return (session_id, gr.update(value=chat, feedback_value=thumbs), turns,
-                banner_update(index_problem(service, startup_problem)))
+    def chatbot(view):
+        return gr.update(value=view.chat, feedback_value=view.thumbs)
+
+    def load(stored_session):
+        view = controller.load(stored_session)
+        return view.session_id, chatbot(view), view.turns, banner(view.problem)
 
     def respond(message, stored_session, chat, turns):
         """Stream one answer into the chat. Yields (textbox, session, chatbot, turns, banner)."""
-        session_id = session_of(stored_session)
-        chat, turns = list(chat or []), list(turns or [])
-        if len(turns) != len(chat):  # out of step (should not happen): rebuild from the database
-            chat, turns = _restore(store, session_id)
-        question = message if isinstance(message, str) else ""
-        keep = gr.update()
-
-        def note(text: str):
-            chat.append({"role": "assistant", "content": text})
-            turns.append(_turn("assistant", text, note=True))
-
-        if not question.strip():
-            note(BLANK_TEXT)
-            yield "", session_id, chat, turns, keep
-            return
-        problem = index_problem(service, startup_problem)
-        if problem or service is None:
-            chat.append({"role": "user", "content": escape_user_text(question)})
-            turns.append(_turn("user", question))
-            note(banner_markdown(problem or "The AQ index is not available."))
-            yield "", session_id, chat, turns, banner_update(problem)
-            return
-
-        # The question is kept at once (a reload while answering still shows it); the answer when done.
-        history = store.history(session_id)
-        user_id = store.append_message(session_id, "user", question)
-        chat.append({"role": "user", "content": escape_user_text(question)})
-        turns.append(_turn("user", question, message_id=user_id))
-        chat.append({"role": "assistant", "content": "…"})
-        turns.append(_turn("assistant", "", question=question, note=True))
-        yield gr.update(value="", interactive=False), session_id, chat, turns, keep
-
-        def finish(answer) -> None:
-            notices = answer_notices(answer)
-            sources = [_plain_source(s) for s in answer.sources]
-            answer_id = store.append_message(session_id, "assistant", answer.text, sources=sources,
-                                             backend=answer.backend, notices=notices)
-            turns[-1] = _turn("assistant", answer.text, sources=sources, backend=answer.backend,
-                              question=question, message_id=answer_id)
-            chat[-1] = {"role": "assistant", "content": render_message(answer.text, sources, notices)}
-
-        stream: Iterator = iter(())
-        streamed, finished = "", False
+        steps = controller.respond(message, stored_session, chat, turns)
         try:
-            stream = service.stream(question, history)
-            for item in stream:
-                if isinstance(item, AnswerDelta):
-                    streamed += item.text
-                    chat[-1] = {"role": "assistant", "content": escape_html(streamed)}
-                    yield gr.update(), session_id, chat, turns, keep  # no pacing: the slot is freed as soon as the answer is done
-                elif isinstance(item, Answer):
-                    finish(item)
-                    finished = True
-                    yield gr.update(), session_id, chat, turns, keep
-        except EmptyQuestion:
-            chat[-1] = {"role": "assistant", "content": BLANK_TEXT}
-            yield gr.update(), session_id, chat, turns, keep
-        except StoreError as exc:
-            chat[-1] = {"role": "assistant", "content": banner_markdown(str(exc))}
-            yield gr.update(), session_id, chat, turns, banner_update(str(exc))
-        except Exception:
-            log.exception("answering failed")
-            chat[-1] = {"role": "assistant", "content": ERROR_TEXT}
-            yield gr.update(), session_id, chat, turns, keep
+            for step in steps:
+                if step.lock_input:
+                    textbox = gr.update(value="", interactive=False)
+                else:
+                    textbox = "" if step.clear_input else gr.update()
+                yield (textbox, step.session_id, step.chat, step.turns,
+                       banner(step.problem) if step.problem else gr.update())
         finally:
-            if not finished:  # the page went away mid-stream: the answer exists already, keep it
-                try:
-                    for item in stream:
-                        if isinstance(item, Answer):
-                            finish(item)
-                except Exception:
-                    pass
+            steps.close()  # the page went away mid-stream: the controller still keeps the answer
 
     def ask_example(evt: gr.SelectData):
         value = evt.value
         return value.get("text", "") if isinstance(value, dict) else str(value or "")
 
     def new_chat(stored_session):
-        session_id = session_of(stored_session)
-        store.clear(session_id)
-        return session_id, gr.update(value=[], feedback_value=[]), [], None, gr.update(visible=False), "", ""
+        view = controller.new_chat(stored_session)
+        return view.session_id, chatbot(view), view.turns, None, gr.update(visible=False), "", ""
 
-    def on_like(stored_session, turns, evt: gr.LikeData):
-        session_id = session_of(stored_session)
+    def like(stored_session, turns, evt: gr.LikeData):
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-        turns = turns or []
-        turn = turns[index] if isinstance(index, int) and 0 <= index < len(turns) else None
-        if turn is None or turn["role"] != "assistant" or turn.get("note") or not turn.get("question"):
-            return None, gr.update(visible=False), "Only AQ Coach's answers can be rated."
-        liked = evt.liked
-        if liked in (True, "Like"):
-            rating = 1
-        elif liked in (False, "Dislike"):
-            rating = -1
-        else:  # the same thumb was clicked again to take the rating back
-            if turn.get("message_id") is not None:
-                store.remove_feedback(session_id, turn["message_id"])
-            return None, gr.update(visible=False), "Rating removed."
-        feedback_id = store.add_feedback(session_id, turn["question"], turn["content"], turn["sources"],
-                                         turn["backend"], rating, message_id=turn.get("message_id"))
-        thanks = "Thanks for the 👍!" if rating > 0 else "Thanks, we'll look at that answer."
-        return feedback_id, gr.update(visible=True), f"{thanks} Add a comment below if you like."
+        rated = controller.like(stored_session, turns, index, evt.liked)
+        return rated.feedback_id, gr.update(visible=rated.ask_comment), rated.status
 
     def save_comment(stored_session, feedback_id, comment):
-        if feedback_id is None:
-            return "", gr.update(), "Rate an answer with 👍 or 👎 first, then add your comment."
-        if not (comment or "").strip():
-            return "", gr.update(), "Type a comment first."
-        store.set_comment(feedback_id, comment, session_id=session_of(stored_session))
-        return "", gr.update(visible=False), "Thanks, your comment was saved."
+        result = controller.save_comment(stored_session, feedback_id, comment)
+        return "", gr.update(visible=False) if result.saved else gr.update(), result.status
 
-    def answer_text(question, history: list[dict], session_id: str = "", turn_id: str = "") -> Iterator[str]:
-        """The answer text for the API endpoints, growing as it streams; the last value is the whole
-        answer (the guard's replacement, when it replaced the stream). With a session id the turn
-        is stored in that session (SessionChat). Problems become gr.Error messages, never tracebacks."""
-        if not isinstance(question, str) or not question.strip():
-            raise gr.Error(API_BLANK_TEXT, print_exception=False)
-        problem = index_problem(service, startup_problem)
-        if problem or service is None:
-            raise gr.Error(problem or "The AQ index is not available.", print_exception=False)
+    def unlock():
+        return gr.update(interactive=True)
+
+    return SimpleNamespace(load=load, respond=respond, ask_example=ask_example, new_chat=new_chat, like=like,
+                           save_comment=save_comment, unlock=unlock)
+
+
+def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
+    """The named API endpoints, in the answering concurrency group; a ChatError becomes a gr.Error."""
+
+    def errors_as_gr(answers: Iterator[str]) -> Iterator[str]:
         try:
-            if session_id:
-                from .sessions import SessionChat
-
-                yield from SessionChat(service, store).turn(session_id, question, turn_id)
-                return
-            streamed = ""
-            for item in service.stream(question, history):
-                if isinstance(item, AnswerDelta):
-                    streamed += item.text
-                    yield streamed
-                else:
-                    yield item.text.strip()
-        except EmptyQuestion:
-            raise gr.Error(API_BLANK_TEXT, print_exception=False) from None
-        except (StoreError, ValueError) as exc:
+            yield from answers
+        except ChatError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        except Exception:
-            log.exception("answering failed (api)")
-            raise gr.Error(ERROR_TEXT, print_exception=False) from None
 
     def chat_api(question: str) -> Iterator[str]:
         """Ask AQ Coach one standalone question; streams the answer text (no history)."""
-        yield from answer_text(question, [])
+        yield from errors_as_gr(controller.chat_api(question))
 
     def chat_with_history_api(question: str, history_json: str) -> Iterator[str]:
         """Ask AQ Coach a question inside a conversation; returns the answer text.
@@ -457,11 +245,7 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         history_json: a JSON list of {"role": "user"|"assistant", "content": str} messages, oldest
         first ("" or "[]" for none).
         """
-        try:
-            history = parse_history_json(history_json)
-        except ValueError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        yield from answer_text(question, history)
+        yield from errors_as_gr(controller.chat_with_history_api(question, history_json))
 
     def chat_session_api(question: str, session_id: str, turn_id: str = "") -> Iterator[str]:
         """Ask AQ Coach a question inside a stored session; streams the answer text.
@@ -470,83 +254,17 @@ def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossa
         history is kept in the database, so any replica continues it. turn_id: optional, the
         client's id for this turn; retrying a turn with it returns the stored answer.
         """
-        if valid_session_id(session_id) is None:
-            raise gr.Error("session_id must be 32 hex characters, e.g. uuid.uuid4().hex", print_exception=False)
-        yield from answer_text(question, [], session_id, turn_id)
+        yield from errors_as_gr(controller.chat_session_api(question, session_id, turn_id))
 
-    # -- layout ------------------------------------------------------------------------------
-    private = {"api_visibility": "private"}
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        session = gr.BrowserState("", storage_key=STORAGE_KEY, secret=store.app_secret())
-        turns = gr.State([])
-        last_feedback = gr.State(None)
-
-        gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="aq-header")
-        problem = index_problem(service, startup_problem)
-        banner = gr.Markdown(banner_markdown(problem), visible=bool(problem), elem_id="aq-banner")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=360):
-                chatbot = gr.Chatbot(
-                    label=TITLE, elem_id="aq-chat", height=560, layout="bubble",
-                    placeholder="**Welcome!** New to AQ? Try one of these questions, or ask your own.",
-                    examples=[{"text": q} for q in EXAMPLES],
-                    feedback_options=("Like", "Dislike"), buttons=["copy"],
-                    latex_delimiters=[], sanitize_html=True, group_consecutive_messages=False,
-                )
-                with gr.Row():
-                    textbox = gr.Textbox(placeholder="Ask about your sprinting…", show_label=False, lines=1,
-                                         max_lines=6, scale=6, elem_id="aq-input", autofocus=True)
-                    send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="aq-send")
-                with gr.Row():
-                    new = gr.Button("New chat", size="sm", elem_id="aq-new-chat")
-                feedback_status = gr.Markdown(elem_id="aq-feedback-status")
-                with gr.Group(visible=False, elem_id="aq-comment") as comment_box:
-                    comment = gr.Textbox(label="Anything to add about that answer? (optional)", lines=2, max_lines=6,
-                                         elem_id="aq-comment-text")
-                    comment_send = gr.Button("Send comment", size="sm", elem_id="aq-comment-send")
-            with gr.Column(scale=1, min_width=260):
-                with gr.Accordion("📖 AQ glossary", open=True, elem_id="aq-glossary-panel"):
-                    gr.Markdown(glossary_markdown(glossary), elem_id="aq-glossary")
-
-        # -- wiring: every UI event is private; the only public endpoint is /chat -------------
-        def unlock():
-            return gr.update(interactive=True)
-
-        # UI and API answers share one concurrency group, sized by the backend (answer_concurrency).
-        answering = {**private, "concurrency_id": "aq-answer", "concurrency_limit": answer_concurrency(settings)}
-        chat_inputs = [textbox, session, chatbot, turns]
-        chat_outputs = [textbox, session, chatbot, turns, banner]
-        reset_outputs = [session, chatbot, turns, last_feedback, comment_box, comment, feedback_status]
-        comment_io = ([session, last_feedback, comment], [comment, comment_box, feedback_status])
-
-        demo.load(on_load, [session], [session, chatbot, turns, banner], **private)
-        # The input is locked while an answer streams, and unlocked afterwards whatever happened.
-        for trigger in (textbox.submit, send.click):
-            trigger(respond, chat_inputs, chat_outputs, **answering).then(unlock, None, [textbox], **private)
-        chatbot.example_select(ask_example, None, [textbox], **private).then(
-            respond, chat_inputs, chat_outputs, **answering).then(unlock, None, [textbox], **private)
-        new.click(new_chat, [session], reset_outputs, **private)
-        chatbot.clear(new_chat, [session], reset_outputs, **private)  # the chat's own trash button
-        chatbot.like(on_like, [session, turns], [last_feedback, comment_box, feedback_status], **private)
-        comment_send.click(save_comment, *comment_io, **private)
-        comment.submit(save_comment, *comment_io, **private)
-        gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
-               concurrency_id="aq-answer", concurrency_limit=answering["concurrency_limit"])
-        gr.api(chat_with_history_api, api_name="chat_with_history", concurrency_id="aq-answer",
-               concurrency_limit=answering["concurrency_limit"],
-               api_description='Ask AQ Coach a follow-up: history_json is a JSON list of {"role", "content"} messages, '
-                               'oldest first ("" or "[]" for none); returns the answer text.')
-        gr.api(chat_session_api, api_name="chat_session", concurrency_id="aq-answer",
-               concurrency_limit=answering["concurrency_limit"],
-               api_description="Ask AQ Coach a question in a stored session (session_id: 32 hex characters); "
-                               "any replica continues it. turn_id (optional) makes a retried turn safe.")
-    return demo
-
-
-def _plain_source(source: Any) -> dict:
-    if isinstance(source, dict):
-        return dict(source)
-    return {k: getattr(source, k, "") for k in ("id", "title", "section", "excerpt", "score", "question")}
+    answering = {"concurrency_id": "aq-answer", "concurrency_limit": limit}
+    gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
+           **answering)
+    gr.api(chat_with_history_api, api_name="chat_with_history", **answering,
+           api_description='Ask AQ Coach a follow-up: history_json is a JSON list of {"role", "content"} messages, '
+                           'oldest first ("" or "[]" for none); returns the answer text.')
+    gr.api(chat_session_api, api_name="chat_session", **answering,
+           api_description="Ask AQ Coach a question in a stored session (session_id: 32 hex characters); "
+                           "any replica continues it. turn_id (optional) makes a retried turn safe.")
 
 
 # --- serving -----------------------------------------------------------------------------------
@@ -608,7 +326,13 @@ def create_app(settings: Settings) -> "gr.Blocks":
     from .store import StoreError
 
     apply_offline_hygiene()
+    if settings.serve_torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.serve_torch_threads)
     glossary = glossary_for(settings)
+    if not settings.database_url:  # the default SQLite file: its folder may not exist yet (a fresh data dir)
+        settings.app_db.parent.mkdir(parents=True, exist_ok=True)
     store = FeedbackStore(settings.app_database_url, served_by=settings.replica_name or f"{socket.gethostname()}:{settings.port}")
     try:
         from .answering import AnsweringService

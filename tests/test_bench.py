@@ -1,8 +1,9 @@
 """`aq-coach bench --quick --json`: every figure the bench promises is there, with a number.
 
 The real command runs as a subprocess (real MiniLM, real embedded Chroma in a temporary folder,
-the real web UI under load). Figures are measured, never asserted: no test here depends on how
-fast this machine is.
+the real web UI under load, and the API load: two-turn `gradio_client` sessions against
+`aq-coach serve` and against a trivial Gradio endpoint). Figures are measured, never asserted: no
+test here depends on how fast this machine is; errors and wrong answers are asserted (none).
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ REQUIRED = (
     "reingest_unchanged_s",
     "ui_cold_start_s",
     "ui_p95_under_load_ms",
+    "api_load_trivial",
+    "api_load_aq",
+    "api_load_ratio",
 )
-LATENCIES = ("embed_query", "retrieval_shipped", "retrieval_10k", "composer_answer", "ui_p95_under_load_ms")
+API_LOADS = ("api_load_trivial", "api_load_aq")
+LATENCIES = ("embed_query", "retrieval_shipped", "retrieval_10k", "composer_answer", "ui_p95_under_load_ms", *API_LOADS)
 BENCH_TIMEOUT_S = 480
 
 
@@ -72,4 +77,28 @@ def test_bench_quick_reports_every_required_figure(quick_figures):
     assert by_name["retrieval_10k"].get("chunks", 0) > 0
     for line in (f"{f['name']:<24} p50={f['p50_ms']} p95={f['p95_ms']} value={f['value']} {f['unit']}" for f in quick_figures):
         print(line)
+
+
+def test_bench_quick_api_load_against_the_trivial_endpoint(quick_figures):
+    """Both servers answered every request of every two-turn session; AQ's answers are the
+    service's own for each conversation (follow-ups in their own context); the ratios are there."""
+    by_name = {f["name"]: f for f in quick_figures}
+    for name in API_LOADS:
+        fig = by_name[name]
+        assert fig["errors"] == 0, fig.get("error_examples", fig)
+        assert fig["sessions"] >= 20 and fig["rounds"] >= 1, fig
+        assert fig["answers"] == 2 * fig["sessions"] * fig["rounds"], fig  # two turns per session
+        assert _number(fig["answers_per_s"]) and fig["answers_per_s"] > 0 and fig["value"] == fig["answers_per_s"], fig
+        assert fig["unit"] == "answers/s", fig
+        assert len(fig["runs"]) == fig["rounds"], fig
+    aq = by_name["api_load_aq"]
+    assert aq["wrong_answers"] == 0, aq["wrong_examples"]
+    assert aq["follow_ups"] == aq["sessions"] * aq["rounds"], aq
+    assert aq["context_mattered"] >= aq["follow_ups"] - 2, "the follow-ups should need their conversation to be answered"
+    ratio = by_name["api_load_ratio"]
+    assert _number(ratio["throughput_share"]) and _number(ratio["p95_ratio"]), ratio
+    assert isinstance(ratio["meets_target"], bool), ratio  # measured and reported, not asserted
+    print(f"api load: AQ {aq['answers_per_s']} answers/s p95 {aq['p95_ms']} ms; trivial "
+          f"{by_name['api_load_trivial']['answers_per_s']} answers/s p95 {by_name['api_load_trivial']['p95_ms']} ms; "
+          f"share {ratio['throughput_share']}, p95 ratio {ratio['p95_ratio']}")
 

@@ -207,3 +207,66 @@ def test_an_unreachable_or_unknown_database_is_a_clear_error(tmp_path):
     with pytest.raises(DatabaseError) as err:
         FeedbackStore("nosuchdb://x/y")
     assert "secret" not in str(err.value)
+
+
+# --- the SQLite file: WAL, comments, one rating per answer, the export CLI ---------------------------
+
+def test_store_survives_reopening_and_uses_wal(tmp_path):
+    path = tmp_path / "app.sqlite"
+    FeedbackStore(path).append_message("s1", "user", "kept")
+    again = FeedbackStore(path)
+    assert again.history("s1") == [{"role": "user", "content": "kept"}]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    assert again.app_secret() == FeedbackStore(path).app_secret()  # one secret per database
+
+
+def test_store_feedback_roundtrip(tmp_path):
+    store = FeedbackStore(tmp_path / "app.sqlite")
+    src = Source("c1", "Title", "Section", "excerpt", 0.5)
+    up = store.add_feedback("s1", "Q?", "A.", [src], "composer", 1, "  ")
+    down = store.add_feedback("s2", "Q2?", "A2.", [], "openai", -1, "too vague")
+    assert store.set_comment(up, "great", session_id="s1")
+    assert not store.set_comment(up, "hijack", session_id="s2")  # only the rating session may comment
+    rows = store.export_feedback()
+    assert [r["id"] for r in rows] == [up, down]
+    first = rows[0]
+    assert {"created_at", "rating", "question", "answer", "sources", "backend", "comment", "session_id"} <= set(first)
+    assert first["rating"] == 1 and first["question"] == "Q?" and first["answer"] == "A." and first["comment"] == "great"
+    assert first["sources"] == [{"id": "c1", "title": "Title", "section": "Section", "excerpt": "excerpt",
+                                 "score": 0.5, "question": ""}]
+    assert rows[1]["rating"] == -1 and rows[1]["comment"] == "too vague" and rows[1]["backend"] == "openai"
+    with pytest.raises(ValueError):
+        store.add_feedback("s1", "Q", "A", [], "composer", 0, None)
+
+
+def test_store_one_rating_per_answer_and_retraction(tmp_path):
+    store = FeedbackStore(tmp_path / "app.sqlite")
+    store.append_message("s1", "user", "Q?")
+    answer_id = store.append_message("s1", "assistant", "A.", sources=[], backend="composer")
+    first = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, "nice", message_id=answer_id)
+    again = store.add_feedback("s1", "Q?", "A.", [], "composer", -1, None, message_id=answer_id)  # changed their mind
+    assert first == again
+    rows = store.export_feedback()
+    assert len(rows) == 1 and rows[0]["rating"] == -1 and rows[0]["comment"] == "nice"
+    assert store.ratings("s1") == {answer_id: -1} and store.ratings("s2") == {}
+    assert not store.remove_feedback("s2", answer_id)  # another session cannot take it back
+    assert store.remove_feedback("s1", answer_id)
+    assert store.export_feedback() == [] and store.ratings("s1") == {}
+
+
+def test_feedback_export_cli_reads_the_store(settings, monkeypatch):
+    """`aq-coach feedback export --json` prints what the UI stored."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    FeedbackStore(settings.app_db).add_feedback("s1", "What is the swing side?", "It attacks forward.", [], "composer", 1,
+                                                "clear")
+    monkeypatch.setenv("AQ_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(app, ["feedback", "export", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["feedback"]
+    assert rows[0]["question"] == "What is the swing side?" and rows[0]["comment"] == "clear"

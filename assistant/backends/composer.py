@@ -24,6 +24,7 @@ from functools import lru_cache
 from ..config import Settings
 from ..corpus import Glossary
 from ..doctrine import Doctrine
+from ..embeddings import as_vector
 from ..embeddings import cosine as _cosine
 from ..doctrine import load as load_doctrine
 from ..guard import judge_sentence, split_sentences
@@ -142,6 +143,8 @@ class Composer:
         lacking = [c for c in out if c.vector is None]
         for c, v in zip(lacking, self._embed([c.unit.match_text for c in lacking])):
             c.vector = v
+        for c in out:
+            c.vector = as_vector(c.vector)  # compared many times while the answer is written
         return out
 
     def _query_tokens(self, plan: QuestionPlan) -> set:

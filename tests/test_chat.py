@@ -1,18 +1,15 @@
-"""The web UI's pure helpers and the SQLite FeedbackStore, without a browser or a server."""
+"""The chat's pure helpers (assistant.chat; parse_auth from assistant.ui), without a browser or a server."""
 
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 from html.parser import HTMLParser
 
 import pytest
 
 from assistant.answering import Answer, GuardReport, Source
 from assistant.corpus import Glossary, Term
-from assistant.feedback import FeedbackStore
-from assistant.ui import (
+from assistant.chat import (
     BLANK_TEXT,
     answer_notices,
     banner_markdown,
@@ -21,11 +18,11 @@ from assistant.ui import (
     glossary_markdown,
     guard_notice,
     new_session_id,
-    parse_auth,
     parse_history_json,
     render_answer,
     valid_session_id,
 )
+from assistant.ui import parse_auth
 
 
 def _answer(text="Contributor timing is how cleanly the sides arrive together. [1]", action="passed", notice="",
@@ -202,129 +199,3 @@ def test_parse_history_json():
 
 def test_blank_text_is_friendly():
     assert "question" in BLANK_TEXT.lower()
-
-
-# --- FeedbackStore ----------------------------------------------------------------------------
-
-def test_store_history_per_session(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
-    store.append_message("s1", "user", "What is contributor timing?")
-    store.append_message("s1", "assistant", "It is how cleanly …", sources=[{"id": "c1"}], backend="composer",
-                         notices=["⚠️ replaced"])
-    store.append_message("s2", "user", "What is the swing side?")
-    assert store.history("s1") == [
-        {"role": "user", "content": "What is contributor timing?"},
-        {"role": "assistant", "content": "It is how cleanly …"},
-    ]
-    assert store.history("s2") == [{"role": "user", "content": "What is the swing side?"}]
-    assert store.history("nobody") == []
-    full = store.messages("s1")
-    assert full[1]["sources"] == [{"id": "c1"}] and full[1]["backend"] == "composer" and full[1]["notices"] == ["⚠️ replaced"]
-    with pytest.raises(ValueError):
-        store.append_message("s1", "system", "no")
-
-
-def test_store_clear_starts_a_new_conversation_and_keeps_rows(tmp_path):
-    path = tmp_path / "app.sqlite"
-    store = FeedbackStore(path)
-    store.append_message("s1", "user", "first chat")
-    store.clear("s1")
-    assert store.history("s1") == []
-    store.append_message("s1", "user", "second chat")
-    assert store.history("s1") == [{"role": "user", "content": "second chat"}]
-    conversations = store.conversations("s1")
-    assert len(conversations) == 2 and conversations[0]["closed_at"] and conversations[1]["closed_at"] is None
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 2  # nothing lost
-
-
-def test_store_survives_reopening_and_uses_wal(tmp_path):
-    path = tmp_path / "app.sqlite"
-    FeedbackStore(path).append_message("s1", "user", "kept")
-    again = FeedbackStore(path)
-    assert again.history("s1") == [{"role": "user", "content": "kept"}]
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-    assert again.app_secret() == FeedbackStore(path).app_secret()  # one secret per database
-
-
-def test_store_feedback_roundtrip(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
-    src = Source("c1", "Title", "Section", "excerpt", 0.5)
-    up = store.add_feedback("s1", "Q?", "A.", [src], "composer", 1, "  ")
-    down = store.add_feedback("s2", "Q2?", "A2.", [], "openai", -1, "too vague")
-    assert store.set_comment(up, "great", session_id="s1")
-    assert not store.set_comment(up, "hijack", session_id="s2")  # only the rating session may comment
-    rows = store.export_feedback()
-    assert [r["id"] for r in rows] == [up, down]
-    first = rows[0]
-    assert {"created_at", "rating", "question", "answer", "sources", "backend", "comment", "session_id"} <= set(first)
-    assert first["rating"] == 1 and first["question"] == "Q?" and first["answer"] == "A." and first["comment"] == "great"
-    assert first["sources"] == [{"id": "c1", "title": "Title", "section": "Section", "excerpt": "excerpt",
-                                 "score": 0.5, "question": ""}]
-    assert rows[1]["rating"] == -1 and rows[1]["comment"] == "too vague" and rows[1]["backend"] == "openai"
-    with pytest.raises(ValueError):
-        store.add_feedback("s1", "Q", "A", [], "composer", 0, None)
-
-
-def test_store_one_rating_per_answer_and_retraction(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
-    store.append_message("s1", "user", "Q?")
-    answer_id = store.append_message("s1", "assistant", "A.", sources=[], backend="composer")
-    first = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, "nice", message_id=answer_id)
-    again = store.add_feedback("s1", "Q?", "A.", [], "composer", -1, None, message_id=answer_id)  # changed their mind
-    assert first == again
-    rows = store.export_feedback()
-    assert len(rows) == 1 and rows[0]["rating"] == -1 and rows[0]["comment"] == "nice"
-    assert store.ratings("s1") == {answer_id: -1} and store.ratings("s2") == {}
-    assert not store.remove_feedback("s2", answer_id)  # another session cannot take it back
-    assert store.remove_feedback("s1", answer_id)
-    assert store.export_feedback() == [] and store.ratings("s1") == {}
-
-
-def test_store_sql_is_parameterised(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
-    nasty = "x'); DROP TABLE messages; --"
-    store.append_message(nasty, "user", nasty)
-    store.add_feedback(nasty, nasty, nasty, [], nasty, 1, nasty)
-    assert store.history(nasty) == [{"role": "user", "content": nasty}]
-    assert store.export_feedback()[0]["comment"] == nasty
-
-
-def test_store_is_thread_safe(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
-    errors = []
-
-    def chat(n):
-        try:
-            for i in range(20):
-                store.append_message(f"s{n}", "user", f"{n}-{i}")
-                store.history(f"s{n}")
-        except Exception as exc:  # pragma: no cover - the assertion below reports it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=chat, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    for n in range(6):
-        assert [m["content"] for m in store.history(f"s{n}")] == [f"{n}-{i}" for i in range(20)]
-
-
-def test_feedback_export_cli_reads_the_store(settings, monkeypatch):
-    """`aq-coach feedback export --json` prints what the UI stored."""
-    import json
-
-    from typer.testing import CliRunner
-
-    from assistant.cli import app
-
-    FeedbackStore(settings.app_db).add_feedback("s1", "What is the swing side?", "It attacks forward.", [], "composer", 1,
-                                                "clear")
-    monkeypatch.setenv("AQ_DATA_DIR", str(settings.data_dir))
-    result = CliRunner().invoke(app, ["feedback", "export", "--json"])
-    assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["feedback"]
-    assert rows[0]["question"] == "What is the swing side?" and rows[0]["comment"] == "clear"
