@@ -112,10 +112,10 @@ class Settings(BaseSettings):
     composer_min_words: int = Field(90, ge=10, description="Supporting units are added until the answer has at least this many words.")
     composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
 
-    # grounding guard (LLM answers): tuned on evals/judges/grounding_guard_labelled.yaml, tune split
+    # grounding guard (LLM answers): assistant.grounding.tune_grounding() on evals/judges/grounding_guard_labelled.yaml, tune split
     grounding_cosine: float = Field(0.85, ge=-1, le=1, description="An LLM sentence this close (MiniLM cosine) to a passage sentence or glossary entry is supported.")
-    grounding_overlap: float = Field(0.9, ge=0, le=1, description="Or: this share of its content words found in the passages and glossary …")
-    grounding_cosine_with_overlap: float = Field(0.5, ge=-1, le=1, description="… together with at least this cosine.")
+    grounding_overlap: float = Field(0.75, ge=0, le=1, description="Or: this share of its content words found in the passages and glossary …")
+    grounding_cosine_with_overlap: float = Field(0.3, ge=-1, le=1, description="… together with at least this cosine.")
 
     # database: history, feedback and ingest records
     database_url: str | None = Field(
