@@ -32,6 +32,11 @@ __all__ = [
     "Source",
     "GuardReport",
     "EmptyQuestion",
+    # answerers: what a new backend implements
+    "Answerer",
+    "AnswerRequest",
+    "Piece",
+    "LLMUnavailable",
     "judge_framing",
     "FramingVerdict",
 ]
@@ -57,6 +62,10 @@ _WHERE = {
     "Source": "answering",
     "GuardReport": "answering",
     "EmptyQuestion": "answering",
+    "Answerer": "backends",
+    "AnswerRequest": "backends",
+    "Piece": "backends",
+    "LLMUnavailable": "backends",
     "judge_framing": "guard",
     "FramingVerdict": "guard",
 }

@@ -1,9 +1,10 @@
-"""The answering service: history → standalone question → retrieve → backend → guard → Answer.
+"""The answering service: history → question plan → retrieve → answerer → guard → Answer.
 
-Every answer, from every backend, passes the doctrine guard (assistant.guard). An LLM answer that
-frames coordination as a cause is regenerated once with a corrective instruction; if it still
-violates, the composer's answer is returned with a short notice. An LLM that is down or hangs is
-replaced by the composer the same way. Hostile questions are answered by the composer directly.
+Every answerer (assistant.backends: the composer, llama.cpp, an OpenAI-compatible endpoint) is
+called the same way and its pieces pass the same sentence guard (assistant.guard). A model's answer
+that fails the guard is regenerated once with the reasons; if it fails again, the composer's answer
+is returned with a short notice. A model that is down or hangs is replaced by the composer the same
+way. Hostile questions are answered by the composer directly.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from .backends import LLMBackend, LLMUnavailable, make_composer, make_llm
+from .backends import Answerer, AnswerRequest, LLMUnavailable, Piece, make_answerer, make_composer
 from .config import Settings
 from .corpus import Glossary
 from .guard import StreamGuard, judge_framing, sentence_pieces
@@ -73,65 +74,6 @@ class AnswerDelta:
     buffered: bool = False   # the rest of the answer is written already (the composer's): a client may wait for it
 
 
-# --- prompting -----------------------------------------------------------------------------------
-
-SYSTEM_TEMPLATE = """You are AQ Coach, a sprint coach who explains sprinting in AQ's terms.
-{doctrine}
-
-AQ terms:
-{glossary}
-
-Rules:
-- Answer only from the numbered context passages. Cite them like [1] or [2].
-- If the context does not cover the question, say that AQ's articles don't cover it. Do not invent training plans.
-- Answer in 2 to 5 short sentences, in plain words, using the AQ terms."""
-
-CORRECTION = (
-    "Your previous answer was rejected: {evidence}. Answer again, briefly and without repeating yourself. "
-    "Keep to AQ's view: describe coordination only as how improved sprinting feels, never as a cause of speed, "
-    "and explain what may be improving underneath (pushing side, swing side, contributor timing, sprint-system continuity)."
-)
-
-CONDENSE_PROMPT = (
-    "Rewrite the athlete's last message as one standalone question, using the conversation for context. "
-    "Reply with the question only.\n\nConversation:\n{history}\n\nLast message: {question}\n\nStandalone question:"
-)
-
-
-# What the plan asks of the first sentence, for an LLM backend (the composer reads the plan itself).
-KIND_GUIDANCE = {
-    "yes_no": "Open with a plain yes or no (or 'not necessarily'), then say why.",
-    "definition": "Open with what the term means, in one sentence.",
-    "how_to": "Open with what to work on, in AQ's terms.",
-    "feel_good": "Describe only how improved sprinting feels, then what may be improving underneath.",
-    "feel_bad": "Describe only how disrupted sprinting feels, then what may be disrupted underneath.",
-    "comparison": "Say how the two things differ, one sentence each.",
-    "why": "Open with the reason AQ gives.",
-    "about_aq": "Say what AQ is.",
-}
-
-
-def plan_guidance(plan: QuestionPlan) -> str:
-    lines = [KIND_GUIDANCE.get(plan.kind, "")]
-    if plan.gaps:
-        lines.insert(0, f"AQ's articles don't cover {', '.join(plan.gaps)}: say so in your first sentence and invent nothing.")
-    for part in plan.parts:
-        lines.append(f"Answer this part too: {part.standalone}")
-    return "".join(f"{line}\n" for line in lines if line)
-
-
-def _glossary_lines(glossary: Glossary, focus: str = "") -> str:
-    """The AQ terms for the system prompt: those the question and its passages name (all when none
-    is named). Small local models have little context to spare; every line costs prompt time."""
-    named = {t.term for t in glossary.terms_in(focus)} | {t.term for t in glossary.expansions(focus)} if focus else set()
-    terms = [t for t in glossary if t.term in named] or list(glossary)
-    return "\n".join(f"- {t.term}: {t.definition}" for t in terms) or "- (no glossary loaded)"
-
-
-def _context(hits: list[SearchHit]) -> str:
-    return "\n\n".join(f"[{n}] ({h.section}) {h.body}" for n, h in enumerate(hits, 1))
-
-
 # --- the service -------------------------------------------------------------------------------
 
 _REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed directly from AQ's articles."
@@ -141,7 +83,7 @@ _FALLBACK_NOTICE = "The language model could not be reached, so this answer was 
 class AnsweringService:
     """Answers athletes' questions; the UI, the CLI and the evals call only this."""
 
-    def __init__(self, settings: Settings, searcher: HybridSearcher, glossary: Glossary, llm: LLMBackend | None = None) -> None:
+    def __init__(self, settings: Settings, searcher: HybridSearcher, glossary: Glossary, answerer: Answerer | None = None) -> None:
         self.settings = settings
         self.searcher = searcher
         self.glossary = glossary
@@ -151,7 +93,7 @@ class AnsweringService:
         self.doctrine = doctrine_for(settings)
         self.composer = make_composer(glossary, self.doctrine, getattr(searcher, "embeddings", None), settings,
                                       related=related_for(settings))
-        self._llms: dict[str, LLMBackend | None] = {settings.backend: llm} if llm is not None else {}
+        self._answerers: dict[str, Answerer] = {settings.backend: answerer} if answerer is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
 
     @classmethod
@@ -167,14 +109,15 @@ class AnsweringService:
         for query in filter(None, self.doctrine.queries.values()):
             self._fixed_search(query, 2)  # the doctrine's fixed queries, as answers ask them
         try:
-            self.llm(self.settings.backend)
+            self.answerer(self.settings.backend)
         except LLMUnavailable:
             pass  # answers fall back to the composer; the first one says so
 
-    def llm(self, name: str) -> LLMBackend | None:
-        if name not in self._llms:
-            self._llms[name] = make_llm(self.settings, name)
-        return self._llms[name]
+    def answerer(self, name: str) -> Answerer:
+        """The answerer called `name` (assistant.backends.BACKENDS), made once."""
+        if name not in self._answerers:
+            self._answerers[name] = make_answerer(self.settings, name, self.composer)
+        return self._answerers[name]
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Answer:
@@ -200,48 +143,34 @@ class AnsweringService:
             question = question[: self.settings.max_question_chars].rsplit(" ", 1)[0]
             notices.append(f"Your question was very long, so only its first {self.settings.max_question_chars} characters were used.")
         history = _clean_history(history, self.settings.history_turns)
-        llm = self.llm(backend)
-        plan = self.plan(question, history, llm)
+        answerer = self.answerer(backend)
+        plan = self.plan(question, history, answerer)
         timings = {"resolve_ms": _ms(started)}
 
         if not plan.in_scope:
-            text = self.doctrine.text("injury" if plan.intent == "injury" else "out_of_scope")
-            verdict = judge_framing(text)
-            answer = Answer(text, [], backend, GuardReport(True, verdict.verdict, "passed"), timings, plan.standalone,
-                            scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
-                            plan=plan.as_dict())
+            answer = self._out_of_scope(plan, backend, timings, notices)
+            for piece in sentence_pieces(answer.text):
+                yield AnswerDelta(piece, buffered=True)
         else:
             t = time.perf_counter()
-            hits, context = self._retrieve(plan)
+            passages, more = self._retrieve(plan)
             timings["retrieve_ms"] = _ms(t)
-            t = time.perf_counter()
             qvec = self.searcher.query_vector(plan.standalone) if hasattr(self.searcher, "query_vector") else None
-            composition = self.composer.compose(plan, hits, qvec)
-            timings["compose_ms"] = _ms(t)
-            if llm is not None and plan.intent != "injection":
-                answer = yield from self._stream_llm(llm, history, context, composition, plan, timings, notices, hits)
-                answer.timings["total_ms"] = _ms(started)
-                yield answer
-                return
-            answer = self._composed_answer(composition, hits, plan, timings, notices)
+            request = AnswerRequest(plan, passages, self.glossary, self.doctrine, history, more, qvec)
+            if plan.intent == "injection":
+                answerer = self.composer  # a hostile question never reaches a model
+            answer = yield from self._answer_with(answerer, request, timings, notices)
         answer.timings["total_ms"] = _ms(started)
-        for piece in sentence_pieces(answer.text):  # the composer's answer is whole at once: sentence by sentence
-            yield AnswerDelta(piece, buffered=True)
         yield answer
 
     # -- steps ---------------------------------------------------------------------------------
-    def plan(self, question: str, history: list[dict], llm: LLMBackend | None = None) -> QuestionPlan:
-        """The turn's question plan, computed once; with an LLM, a follow-up is condensed by it."""
-        def condense(q: str) -> str | None:
-            try:
-                return llm.invoke(_condense_chain(llm), {"history": _history_text(history), "question": q}).strip()
-            except LLMUnavailable:
-                return None  # the composer's way (previous topic + follow-up) still works
-
-        return plan_question(question, history, self.glossary, self.doctrine, condense if llm is not None else None)
+    def plan(self, question: str, history: list[dict], answerer: Answerer | None = None) -> QuestionPlan:
+        """The turn's question plan, computed once; an answerer that can condenses a follow-up."""
+        condense = (lambda q: answerer.condense(history, q)) if answerer is not None else None
+        return plan_question(question, history, self.glossary, self.doctrine, condense)
 
     def _retrieve(self, plan: QuestionPlan) -> tuple[list[SearchHit], list[SearchHit]]:
-        """The passages for the composer and those for an LLM's context (the top k, and the extras).
+        """The passages an answer may use (the top k, and the extras), and further candidates.
 
         The athlete's question first; doctrine and training questions also pull in the passages
         AQ wrote for exactly that (the FAQ on cause, the speed-training section). The composer ranks
@@ -250,8 +179,7 @@ class AnsweringService:
         queries = self.doctrine.queries
         doctrine_q, training_q = queries.get("doctrine"), queries.get("training")
         if plan.intent == "injection" and doctrine_q:
-            hits = self.searcher.search(doctrine_q, k)
-            return hits, hits
+            return self.searcher.search(doctrine_q, k), []
         wide = self.searcher.search(plan.standalone, max(k, self.settings.composer_k))
         hits = wide[:k]
         extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(plan.intent, [])
@@ -266,7 +194,7 @@ class AnsweringService:
             seen = {h.id for h in hits}
             hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
         seen = {h.id for h in hits}
-        return hits + [h for h in wide[k:] if h.id not in seen], hits
+        return hits, [h for h in wide[k:] if h.id not in seen]
 
     def _fixed_search(self, query: str, k: int) -> list[SearchHit]:
         """Search for one of the service's own fixed queries, remembered per index version: the
@@ -280,15 +208,64 @@ class AnsweringService:
             return hits
         return self._fixed[key]
 
-    def _guard_composed(self, text: str) -> tuple[str, GuardReport]:
-        verdict = judge_framing(text)
-        if verdict.verdict == "pass":
-            return text, GuardReport(True, "pass", "passed")
-        # Faithful by construction, but never trust it blindly: drop any sentence the judge flags.
-        bad = {j.sentence for j in verdict.sentences if j.label == "causal"} | {j.sentence for j in getattr(verdict, "_undecided", ())}
-        kept = "\n\n".join(p for p in text.split("\n\n") if not any(b in p for b in bad))
-        final = judge_framing(kept)
-        return kept, GuardReport(True, final.verdict, "filtered", evidence=verdict.evidence)
+    def _out_of_scope(self, plan: QuestionPlan, backend: str, timings: dict, notices: list[str]) -> Answer:
+        text = self.doctrine.text("injury" if plan.intent == "injury" else "out_of_scope")
+        return Answer(text, [], backend, GuardReport(True, judge_framing(text).verdict, "passed"), timings, plan.standalone,
+                      scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
+                      plan=plan.as_dict())
+
+    def _answer_with(self, answerer: Answerer, request: AnswerRequest, timings: dict, notices: list[str]):
+        """Stream `answerer`'s answer through the sentence guard; yields deltas, returns the Answer.
+
+        A model's answer that fails is regenerated once with the reasons (request.rejected), then
+        replaced by the composer's. A retry, or the composer's answer, streams too when nothing was
+        shown yet; otherwise the final Answer replaces what was shown."""
+        t = time.perf_counter()
+        evidence: list[str] = []
+        shown = False  # has any sentence reached the athlete yet?
+        try:
+            for attempt in (1, 2):
+                gate = StreamGuard(None if answerer.faithful else self._support_check(request.passages),
+                                   drop_failing=answerer.faithful)
+                trace: dict[int, list[str]] = {}
+                for sentence in self._guarded_pieces(answerer, request, gate, trace, timings, t):
+                    if not shown or attempt == 1:
+                        yield AnswerDelta(sentence, buffered=not answerer.streams)
+                shown = shown or bool(gate.released.strip())
+                text = gate.released.strip()
+                if answerer.faithful or (not gate.failed and text and not _degenerate(text) and not gate.mostly_unsupported):
+                    evidence.extend(gate.evidence)  # sentences left out: unsupported, or flagged in a quoted answer
+                    timings["generate_ms"] = _ms(t)
+                    return self._finished(answerer, request, gate, trace, timings, notices, attempt, evidence)
+                problem = gate.evidence or (["the answer repeated itself"] if text else ["empty or unclear answer"])
+                evidence.extend(problem)
+                request = replace(request, rejected=problem)
+            action, notice = "replaced", _REPLACED_NOTICE
+        except LLMUnavailable as exc:
+            action, notice = "fallback", _FALLBACK_NOTICE
+            evidence.append(str(exc))
+        deltas = self._answer_with(self.composer, replace(request, rejected=[]), timings, [*notices, notice])
+        answer = _drain(deltas) if shown else (yield from deltas)
+        timings["generate_ms"] = _ms(t)
+        answer.backend = f"composer (fallback from {answerer.name})"
+        answer.guard.action, answer.guard.attempts, answer.guard.notice = action, attempt, notice
+        answer.guard.evidence = evidence + answer.guard.evidence
+        return answer
+
+    def _finished(self, answerer: Answerer, request: AnswerRequest, gate: StreamGuard, trace: dict, timings: dict,
+                  notices: list[str], attempt: int, evidence: list[str]) -> Answer:
+        plan = request.plan
+        if answerer.faithful:  # quoted: the sources are the chunks it quoted; a flagged sentence was left out
+            action = "filtered" if gate.left_out else "passed"
+            verdict = judge_framing(gate.released).verdict if gate.left_out else "pass"
+            given = request.passages + request.more_passages
+        else:
+            action, verdict, given = ("passed" if attempt == 1 else "regenerated"), "pass", request.passages
+        used = [chunk_id for _, chunk_id in trace.values() if chunk_id]
+        return Answer(gate.released.strip(), self._sources(given, used), answerer.name,
+                      GuardReport(True, verdict, action, attempt, evidence), timings, plan.standalone, intent=plan.intent,
+                      notices=notices, trace=[{"sentence": s.strip(), "chunk_id": c} for s, c in trace.values()],
+                      plan=plan.as_dict())
 
     def _support_check(self, hits: list[SearchHit]):
         """sentence -> supported? by the passages the model was given, or the glossary (assistant.grounding)."""
@@ -305,76 +282,24 @@ class AnsweringService:
         evidence = self._grounding.evidence([h.body for h in hits])
         return lambda sentence: self._grounding.supported(sentence, evidence)[0]
 
-    def _guarded_pieces(self, llm, chain, inputs, gate: StreamGuard, timings: dict, t: float) -> Iterator[str]:
-        """The model's sentences as they pass the guard; generation stops at the first that fails."""
-        pieces = llm.stream(chain, inputs)
+    def _guarded_pieces(self, answerer: Answerer, request: AnswerRequest, gate: StreamGuard, trace: dict,
+                        timings: dict, t: float) -> Iterator[str]:
+        """The answer's sentences as they pass the guard; a model's generation stops at the first
+        that fails. `trace` gathers, per Piece, the text released from it and its chunk id."""
+        pieces = answerer.stream(request)
+        n, piece = 0, ""
         try:
-            for piece in pieces:
+            for n, piece in enumerate(pieces):
                 if piece and "ttft_ms" not in timings:
-                    timings["ttft_ms"] = _ms(t)  # the model's first token
-                for sentence in gate.feed(piece):
-                    timings.setdefault("first_sentence_ms", _ms(t))  # the first sentence released
-                    yield sentence
+                    timings["ttft_ms"] = _ms(t)  # the first token (a composer: its whole answer)
+                yield from _released(gate.feed(piece), piece, n, trace, timings, t)
                 if gate.failed:
                     return  # nothing after a failed sentence is shown
-            for sentence in gate.close():
-                timings.setdefault("first_sentence_ms", _ms(t))
-                yield sentence
+            yield from _released(gate.close(), piece, n, trace, timings, t)
         finally:
             close = getattr(pieces, "close", None)
             if close:
                 close()  # stops the generation (and frees llama.cpp's one context)
-
-    def _composed_answer(self, composition, hits, plan: QuestionPlan, timings, notices, backend: str = "composer") -> Answer:
-        text, guard = self._guard_composed(composition.text)
-        used = [cid for _, cid in composition.trace if cid]
-        return Answer(text, self._sources(hits, used), backend, guard, timings, plan.standalone, intent=plan.intent,
-                      notices=notices, trace=[{"sentence": s, "chunk_id": c} for s, c in composition.trace], plan=plan.as_dict())
-
-    def _stream_llm(self, llm, history, hits, composition, plan: QuestionPlan, timings, notices, composed_hits):
-        """Stream the LLM's answer through the sentence guard; on a failure, regenerate once with a
-        correction, then fall back to the composer. Yields deltas and returns the final Answer."""
-        question = plan.standalone
-        inputs = {"context": _context(hits), "question": question, "history": _lc_history(history), "correction": "",
-                  "guidance": plan_guidance(plan)}
-        chain = _answer_chain(llm, self.glossary, self.doctrine.statement, focus=f"{question}\n{inputs['context']}")
-        evidence: list[str] = []
-        attempts = 1
-        t = time.perf_counter()
-
-        def passed(text: str, action: str) -> Answer:
-            timings["generate_ms"] = _ms(t)
-            return Answer(text, self._sources(hits, [h.id for h in hits]), llm.name,
-                          GuardReport(True, "pass", action, attempts, evidence), timings, question,
-                          intent=plan.intent, notices=notices, plan=plan.as_dict())
-
-        shown = False  # has any sentence reached the athlete yet?
-        try:
-            for attempt in range(2):
-                attempts = attempt + 1
-                gate = StreamGuard(self._support_check(hits))
-                # A retry streams too when nothing was shown; otherwise the final Answer replaces the text.
-                for sentence in self._guarded_pieces(llm, chain, inputs, gate, timings, t):
-                    if not shown or attempt == 0:
-                        yield AnswerDelta(sentence)
-                if attempt == 0:
-                    shown = bool(gate.released.strip())
-                text = gate.released.strip()
-                if not gate.failed and text and not _degenerate(text) and not gate.mostly_unsupported:
-                    evidence.extend(gate.evidence)  # any sentence left out as unsupported
-                    return passed(text, "passed" if attempt == 0 else "regenerated")
-                problem = gate.evidence or (["the answer repeated itself"] if text else ["empty or unclear answer"])
-                evidence.extend(problem)
-                inputs["correction"] = CORRECTION.format(evidence="; ".join(problem)[:300])
-            action, notice = "replaced", _REPLACED_NOTICE
-        except LLMUnavailable as exc:
-            action, notice = "fallback", _FALLBACK_NOTICE
-            evidence.append(str(exc))
-        timings["generate_ms"] = _ms(t)
-        answer = self._composed_answer(composition, composed_hits, plan, timings, [*notices, notice],
-                                       backend=f"composer (fallback from {llm.name})")
-        answer.guard.action, answer.guard.attempts, answer.guard.evidence, answer.guard.notice = action, attempts, evidence, notice
-        return answer
 
     def _sources(self, hits: list[SearchHit], used_ids: list[str]) -> list[Source]:
         by_id = {h.id: h for h in hits}
@@ -413,31 +338,18 @@ def _clean_history(history, turns: int) -> list[dict]:
     return out[-turns:] if turns else []
 
 
-def _history_text(history: list[dict]) -> str:
-    return "\n".join(f"{m['role']}: {m['content'][:500]}" for m in history)
+def _released(sentences: list[str], piece: str, n: int, trace: dict, timings: dict, t: float) -> Iterator[str]:
+    for sentence in sentences:
+        timings.setdefault("first_sentence_ms", _ms(t))  # the first sentence released
+        if isinstance(piece, Piece):
+            trace.setdefault(n, ["", piece.chunk_id])[0] += sentence
+        yield sentence
 
 
-def _lc_history(history: list[dict]):
-    from langchain_core.messages import AIMessage, HumanMessage
-
-    return [HumanMessage(m["content"]) if m["role"] == "user" else AIMessage(m["content"]) for m in history]
-
-
-def _answer_chain(llm: LLMBackend, glossary: Glossary, doctrine: str, focus: str = ""):
-    from langchain_core.output_parsers import StrOutputParser
-    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-
-    system = SYSTEM_TEMPLATE.format(doctrine=doctrine, glossary=_glossary_lines(glossary, focus))
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", system.replace("{", "{{").replace("}", "}}")),
-        MessagesPlaceholder("history"),
-        ("human", "Context:\n{context}\n\nQuestion: {question}\n{guidance}{correction}"),
-    ])
-    return prompt | llm.chat_model | StrOutputParser()
-
-
-def _condense_chain(llm: LLMBackend):
-    from langchain_core.output_parsers import StrOutputParser
-    from langchain_core.prompts import ChatPromptTemplate
-
-    return ChatPromptTemplate.from_messages([("human", CONDENSE_PROMPT)]) | llm.chat_model | StrOutputParser()
+def _drain(deltas):
+    """Run a delta generator without showing its deltas; return its Answer."""
+    while True:
+        try:
+            next(deltas)
+        except StopIteration as stop:
+            return stop.value

@@ -262,7 +262,7 @@ def _answer(service, question: str, history: list[dict], live: bool):
     released by the guard); the composer's answer is printed whole, as Markdown."""
     from .answering import Answer
 
-    live = live and service.llm(service.settings.backend) is not None
+    live = live and service.answerer(service.settings.backend).streams
     streamed = ""
     for item in service.stream(question, history):
         if isinstance(item, Answer):

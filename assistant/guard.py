@@ -790,6 +790,9 @@ def sentence_pieces(text: str) -> list[str]:
     return pieces
 
 
+_ONLY_CITATIONS = re.compile(r"^(\[\d+\]\s*)+$")
+
+
 class StreamGuard:
     """Judges a streamed answer one complete sentence at a time, before any of it is released.
 
@@ -798,9 +801,12 @@ class StreamGuard:
     judge fails it (judged together with everything released so far, so a causal claim split over
     two sentences is still caught), when it repeats an earlier one, or when it invents a new turn
     of the conversation. After a failure nothing more is released; `evidence` says why.
+
+    With `drop_failing` (a faithful answerer, which only quotes the articles) a failing sentence is
+    left out instead, and the stream goes on: the rest of a quoted answer still stands.
     """
 
-    def __init__(self, supported=None) -> None:
+    def __init__(self, supported=None, drop_failing: bool = False) -> None:
         self.buffer = ""
         self.released = ""
         self.failed = False
@@ -809,6 +815,9 @@ class StreamGuard:
         self.kept = 0                      # sentences released
         self._seen: set[str] = set()
         self._supported = supported        # sentence -> bool (the grounding guard), or None
+        self._drop_failing = drop_failing
+        self.left_out: list[str] = []      # drop_failing: sentences that failed and were left out
+        self._left_out_last = False
 
     def feed(self, piece: str) -> list[str]:
         self.buffer += piece
@@ -831,14 +840,17 @@ class StreamGuard:
         if not text:
             self.released += segment
             return True
+        if self.left_out and _ONLY_CITATIONS.match(text) and self._left_out_last:
+            return False  # the "[1]" of a sentence that was left out
+        self._left_out_last = False
         key = re.sub(r"\W+", " ", text.lower()).strip()
         if _INVENTED_TURN.match(text):
-            return self._fail(f"the answer invented a conversation turn: {text[:80]}")
+            return self._fail(f"the answer invented a conversation turn: {text[:80]}", text)
         if len(key) > 20 and key in self._seen:
-            return self._fail("the answer repeated itself")
+            return self._fail("the answer repeated itself", text)
         verdict = judge_framing(self.released + segment)
         if verdict.verdict != "pass":
-            return self._fail("; ".join(verdict.evidence) or f"unclear framing: {text[:80]}")
+            return self._fail("; ".join(verdict.evidence) or f"unclear framing: {text[:80]}", text)
         self._seen.add(key)
         if self._supported is not None and len(text.split()) >= 4 and not self._supported(text):
             self.dropped.append(text)  # not in the passages: left out, and the stream goes on
@@ -855,7 +867,11 @@ class StreamGuard:
             return False
         return self.kept == 0 or len(self.dropped) >= self.kept
 
-    def _fail(self, why: str) -> bool:
-        self.failed = True
+    def _fail(self, why: str, text: str) -> bool:
         self.evidence.append(why)
+        if self._drop_failing:
+            self.left_out.append(text)
+            self._left_out_last = True
+        else:
+            self.failed = True
         return False

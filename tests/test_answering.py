@@ -2,8 +2,8 @@
 
 Retrieval is always the real thing (embedded Chroma + MiniLM from conftest). The only fakes are
 scripted chat models for the guard loop's pure logic: a real LangChain `GenericFakeChatModel`
-behind a backend that subclasses the real `LLMBackend` interface, so the real chain
-(prompt | chat model | StrOutputParser) runs unchanged.
+behind an answerer that subclasses the real `ChatModelAnswerer`, so the real prompt and chain
+(prompt | chat model | StrOutputParser) run unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from assistant.answering import (
     AnsweringService,
     EmptyQuestion,
 )
-from assistant.backends import LLMBackend, LLMUnavailable
+from assistant.backends import LLMUnavailable
+from assistant.backends.chatmodel import ChatModelAnswerer
 from assistant.guard import judge_framing
 from assistant.scope import injury_text, out_of_scope_text
 
@@ -37,8 +38,8 @@ LOOPING = "\n".join(["🔥 Because when sprinting feels smooth the athlete feels
 
 
 
-class ScriptedLLM(LLMBackend):
-    """An LLM backend whose chat model says the scripted replies in order (the real chain runs)."""
+class ScriptedLLM(ChatModelAnswerer):
+    """An LLM answerer whose chat model says the scripted replies in order (the real chain runs)."""
 
     name = "scripted"
 
@@ -47,16 +48,19 @@ class ScriptedLLM(LLMBackend):
         self.fail = fail
         self.calls: list[dict] = []
 
-    def invoke(self, chain, inputs: dict) -> str:
+    def _invoke(self, chain, inputs: dict) -> str:
         self.calls.append(dict(inputs))
         if self.fail:
             raise LLMUnavailable("the endpoint failed: ConnectionRefusedError")
         return chain.invoke(inputs)
 
+    def _stream(self, chain, inputs: dict):
+        yield self._invoke(chain, inputs)  # the whole reply as one piece
+
 
 def _with_llm(indexed_settings, searcher, glossary, llm) -> AnsweringService:
     settings = indexed_settings.model_copy(update={"backend": "llamacpp"})
-    return AnsweringService(settings, searcher, glossary, llm=llm)
+    return AnsweringService(settings, searcher, glossary, answerer=llm)
 
 
 def _no_plan(text: str) -> None:
@@ -297,6 +301,13 @@ def test_unreachable_llm_falls_back_to_the_composer(indexed_settings, searcher, 
     assert a.backend.startswith("composer (fallback from")
     assert re.search(r"\bfeel", a.text.split(". ")[0]) and "heavy" in a.text.split(". ")[0]  # the composer's feel answer
     assert any("ConnectionRefused" in e for e in a.guard.evidence)
+
+
+def test_when_nothing_was_shown_the_fallback_answer_streams(indexed_settings, searcher, glossary):
+    items = list(_with_llm(indexed_settings, searcher, glossary, ScriptedLLM([], fail=True)).stream("My sprint feels heavy and rushed"))
+    final, deltas = items[-1], [i for i in items if isinstance(i, AnswerDelta)]
+    assert final.guard.action == "fallback" and deltas and all(d.buffered for d in deltas)
+    assert "".join(d.text for d in deltas).strip() == final.text  # the athlete sees the composer's answer as it goes out
 
 
 def test_hostile_question_is_answered_by_the_composer_without_the_llm(indexed_settings, searcher, glossary):

@@ -345,7 +345,8 @@ def test_dataset_loaders_on_generated_yaml_and_jsonl(tmp_path, data):
         text = yaml.safe_dump(obj, allow_unicode=data.draw(st.booleans(), label="unicode"), sort_keys=False)
         suffix = data.draw(st.sampled_from([".yaml", ".yml", ""]), label="suffix")
     else:
-        rows = obj.get("cases", [obj]) if isinstance(obj, dict) else (obj if isinstance(obj, list) else [obj])
+        cases = obj.get("cases") if isinstance(obj, dict) else obj
+        rows = cases if isinstance(cases, list) else [obj]
         if isinstance(obj, dict) and "thresholds" in obj and fmt == "jsonl":
             rows = [{"thresholds": obj["thresholds"]}, *rows]
         text = "\n".join(json.dumps(r, ensure_ascii=data.draw(st.booleans(), label="ascii")) for r in rows)

@@ -57,11 +57,11 @@ class TimedBackend:
     def __getattr__(self, name):
         return getattr(self.real, name)
 
-    def stream(self, chain, inputs: dict):
+    def stream(self, request):
         run = {"start": time.time(), "end": None, "text": ""}
         self.runs.append(run)
         try:
-            for piece in self.real.stream(chain, inputs):
+            for piece in self.real.stream(request):
                 run["text"] += piece
                 yield piece
         finally:
@@ -71,8 +71,8 @@ class TimedBackend:
 def _smol_service(settings, searcher, glossary, **update) -> tuple[AnsweringService, TimedBackend]:
     settings = settings.model_copy(update={"backend": "llamacpp", "max_tokens": 128, "k": 2, **update})
     probe = AnsweringService(settings, searcher, glossary)
-    timed = TimedBackend(probe.llm("llamacpp"))   # the real SmolLM2, loaded once per process
-    return AnsweringService(settings, searcher, glossary, llm=timed), timed
+    timed = TimedBackend(probe.answerer("llamacpp"))   # the real SmolLM2, loaded once per process
+    return AnsweringService(settings, searcher, glossary, answerer=timed), timed
 
 
 @pytest.fixture(scope="module")

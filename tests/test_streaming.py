@@ -1,7 +1,7 @@
 """Real streaming: the model's text is released sentence by sentence, each judged before it is shown.
 
 StreamGuard is pure logic; the service tests drive the real LangChain chain over a fake chat
-model that streams its tokens (GenericFakeChatModel, behind the real LLMBackend interface), so
+model that streams its tokens (GenericFakeChatModel, behind the real ChatModelAnswerer), so
 the order of events can be checked: what the model produced, and what the athlete was shown.
 """
 
@@ -14,8 +14,11 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from assistant.answering import Answer, AnswerDelta, AnsweringService
-from assistant.backends import LLMBackend
+from assistant.backends import Piece
+from assistant.backends.composer import Composer
+from assistant.backends.chatmodel import ChatModelAnswerer
 from assistant.guard import StreamGuard, judge_framing, sentence_pieces
+from assistant.plan import plan_question
 
 # Sentences the passages and glossary support (the grounding guard lets them through).
 GOOD = ("Contributor timing is how cleanly the pushing side and swing side arrive into their aggressive movement "
@@ -75,8 +78,8 @@ def test_sentence_pieces_add_up_to_the_text():
 
 # --- the service, over a streaming chat model --------------------------------------------------------
 
-class StreamingScriptedLLM(LLMBackend):
-    """An LLM backend whose chat model streams the scripted replies token by token; it logs what it produced."""
+class StreamingScriptedLLM(ChatModelAnswerer):
+    """An LLM answerer whose chat model streams the scripted replies token by token; it logs what it produced."""
 
     name = "scripted-stream"
 
@@ -86,11 +89,11 @@ class StreamingScriptedLLM(LLMBackend):
         self.produced: list[str] = []   # what each streamed call produced, in full
         self.calls = 0
 
-    def invoke(self, chain, inputs: dict) -> str:
+    def _invoke(self, chain, inputs: dict) -> str:
         self.calls += 1
         return chain.invoke(inputs)
 
-    def stream(self, chain, inputs: dict):
+    def _stream(self, chain, inputs: dict):
         self.calls += 1
         self.produced.append("")
         for piece in chain.stream(inputs):
@@ -101,7 +104,7 @@ class StreamingScriptedLLM(LLMBackend):
 
 
 def _service(indexed_settings, searcher, glossary, llm) -> AnsweringService:
-    return AnsweringService(indexed_settings.model_copy(update={"backend": "llamacpp"}), searcher, glossary, llm=llm)
+    return AnsweringService(indexed_settings.model_copy(update={"backend": "llamacpp"}), searcher, glossary, answerer=llm)
 
 
 def _consume(svc, llm, question: str):
@@ -156,15 +159,18 @@ def test_two_failures_end_in_the_composer_with_a_notice(indexed_settings, search
 def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
     from assistant.backends import llamacpp
 
-    backend = llamacpp.LlamaCppBackend.__new__(llamacpp.LlamaCppBackend)
+    from assistant.backends import AnswerRequest
+    from assistant.corpus import Glossary
+    from assistant.doctrine import load as load_doctrine
+    from assistant.plan import plan_question
+
+    backend = llamacpp.LlamaCppBackend.__new__(llamacpp.LlamaCppBackend)  # no GGUF: a fake chat model in its place
     backend._lock = threading.Lock()
-
-    class Chain:
-        def stream(self, inputs):
-            yield from ["One. ", "Two. ", "Three."]
-
-    pieces = backend.stream(Chain(), {})
-    assert next(pieces) == "One. " and backend._lock.locked()
+    backend.chat_model = GenericFakeChatModel(messages=iter([AIMessage("One. Two. Three.")]))
+    doctrine = load_doctrine()
+    plan = plan_question("What is contributor timing?", [], Glossary([]), doctrine)
+    pieces = backend.stream(AnswerRequest(plan, [], Glossary([]), doctrine))
+    assert next(pieces).startswith("One") and backend._lock.locked()
     pieces.close()  # the consumer stops (a sentence failed)
     assert not backend._lock.locked()
 
@@ -299,3 +305,55 @@ def test_the_shipped_grounding_thresholds_are_the_tuners_choice_on_the_tune_spli
     chosen = tune_grounding(check, tune, evidence)
     assert (chosen["cosine"], chosen["overlap"], chosen["cosine_with_overlap"]) == pytest.approx(
         (s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap)), chosen
+
+
+# --- one answerer interface: the composer goes through the same path ----------------------------------
+
+def test_a_faithful_answerers_flagged_sentence_is_left_out_and_the_rest_stands():
+    g = StreamGuard(drop_failing=True)
+    released = _feed(g, "Smoother sprinting may feel lighter [1].\n\nCoordination is what makes elite sprinters fast. [2]\n\n"
+                        "The pushing side matters a great deal too [3].")
+    text = "".join(released)
+    assert not g.failed and "makes elite sprinters fast" not in text and "[2]" not in text  # nor its orphaned citation
+    assert "feel lighter" in text and "pushing side matters" in text
+    assert g.left_out == ["Coordination is what makes elite sprinters fast."] and judge_framing(text).verdict == "pass"
+
+
+class QuotingComposer(Composer):
+    """The real composer, with one causal line slipped in mid-answer (as a poisoned article would)."""
+
+    def stream(self, request):
+        pieces = list(super().stream(request))
+        yield from pieces[:1]
+        yield Piece("Coordination is what makes elite sprinters fast.\n\n", "poisoned")
+        yield from pieces[1:]
+
+
+def test_the_composer_answers_through_the_same_guarded_stream(indexed_settings, searcher, glossary):
+    """The service has no composer branch: a composer's pieces pass the sentence guard like a model's,
+    and a flagged one is left out (not retried: a quoted answer has nothing to regenerate)."""
+    service = AnsweringService(indexed_settings, searcher, glossary)
+    quoting = QuotingComposer(glossary, service.doctrine, searcher.embeddings)
+    service = AnsweringService(indexed_settings, searcher, glossary, answerer=quoting)
+    items = list(service.stream("What is contributor timing?"))
+    final, deltas = items[-1], [i for i in items if isinstance(i, AnswerDelta)]
+    shown = "".join(d.text for d in deltas)
+    assert "makes elite sprinters fast" not in shown and "makes elite sprinters fast" not in final.text
+    assert final.guard.action == "filtered" and final.guard.attempts == 1 and final.backend == "composer"
+    assert shown.strip() == final.text and all(d.buffered for d in deltas)  # written at once: a client may wait for it
+    assert all(t["chunk_id"] != "poisoned" for t in final.trace)
+
+
+def test_composer_pieces_carry_their_chunk_ids_and_add_up_to_its_answer(indexed_settings, searcher, glossary, service):
+    from assistant.backends import AnswerRequest
+
+    plan = plan_question("Why does my sprint feel off?", [], glossary, service.doctrine)
+    passages = searcher.search(plan.standalone, 8)
+    request = AnswerRequest(plan, passages[:4], glossary, service.doctrine, more_passages=passages[4:])
+    pieces = list(service.composer.stream(request))
+    assert "".join(pieces) == service.composer.compose(plan, passages).text
+    cited = [p.chunk_id for p in pieces if p.chunk_id and not p.chunk_id.startswith("doctrine:")]
+    assert cited and set(cited) <= {h.id for h in passages}
+    final = service.answer("Why does my sprint feel off?")
+    quoted = [t["chunk_id"] for t in final.trace if t["chunk_id"] and not t["chunk_id"].startswith("doctrine:")]
+    assert [s.id for s in final.sources] == list(dict.fromkeys(quoted))  # the chunks it quoted, in order

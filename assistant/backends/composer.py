@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 
@@ -31,6 +32,7 @@ from ..guard import judge_sentence, split_sentences
 from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
 from ..units import AnswerUnit, parse_units
+from . import AnswerRequest, Piece
 
 ABOUT_AQ_ID = "doctrine:about_aq"   # trace ids of fixed texts from corpus/doctrine.yaml
 GAP_ID = "doctrine:gap"
@@ -108,6 +110,8 @@ class Composer:
     """Compose an answer from retrieved chunks' answer units; deterministic, offline, traceable."""
 
     name = "composer"
+    faithful = True    # it writes the articles' own sentences: no grounding check
+    streams = False    # the whole answer is composed before its first piece
 
     def __init__(self, glossary: Glossary | None = None, doctrine: Doctrine | None = None, embeddings=None,
                  weights: ComposerWeights | None = None, related=()) -> None:
@@ -118,6 +122,17 @@ class Composer:
         self.w = weights or ComposerWeights.from_settings()
         self._vectors: dict[str, tuple] = {}   # fallback embeddings, for hits that came without unit vectors
         self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
+
+    # -- the answerer interface (assistant.backends.Answerer) ------------------------------------
+    def stream(self, request: AnswerRequest) -> Iterator[Piece]:
+        """The composed answer, one piece (a unit with its citation, or a connective) at a time,
+        each carrying the id of the chunk it was taken from."""
+        trace = self.compose(request.plan, request.passages + request.more_passages, request.query_vector).trace
+        for n, (text, chunk_id) in enumerate(trace, 1):
+            yield Piece(text if n == len(trace) else text + "\n\n", chunk_id)
+
+    def condense(self, history: list[dict], question: str) -> str | None:
+        return None  # the plan's own way: the previous topic + the follow-up
 
     # -- candidates ------------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> list[tuple | None]:

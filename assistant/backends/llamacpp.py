@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import Settings
 from ..embeddings import BackendMissing
 from . import LLMUnavailable
+from .chatmodel import ChatModelAnswerer
 
 
 def default_gguf() -> Path:
@@ -49,7 +50,9 @@ def _load(model_path: str, n_ctx: int, threads: int, max_tokens: int, temperatur
     )
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ChatModelAnswerer):
+    """A GGUF model in this process: one context, so one generation at a time."""
+
     name = "llamacpp"
 
     def __init__(self, settings: Settings) -> None:
@@ -58,7 +61,7 @@ class LlamaCppBackend:
                                 settings.max_tokens, settings.temperature)
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
-    def stream(self, chain, inputs: dict):
+    def _stream(self, chain, inputs: dict):
         with self._lock:  # held until the generation ends or the consumer stops it
             try:
                 yield from chain.stream(inputs)
@@ -67,7 +70,7 @@ class LlamaCppBackend:
             except Exception as exc:
                 raise LLMUnavailable(f"llama.cpp failed: {type(exc).__name__}: {str(exc)[:200]}") from None
 
-    def invoke(self, chain, inputs: dict) -> str:
+    def _invoke(self, chain, inputs: dict) -> str:
         with self._lock:
             try:
                 return chain.invoke(inputs)

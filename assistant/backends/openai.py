@@ -5,9 +5,12 @@ from __future__ import annotations
 from ..config import Settings
 from ..embeddings import BackendMissing
 from . import LLMUnavailable
+from .chatmodel import ChatModelAnswerer
 
 
-class OpenAIBackend:
+class OpenAIBackend(ChatModelAnswerer):
+    """A remote (or local) OpenAI-compatible server, with a bounded timeout and retry."""
+
     name = "openai"
 
     def __init__(self, settings: Settings) -> None:
@@ -28,13 +31,13 @@ class OpenAIBackend:
             max_tokens=settings.max_tokens,
         )
 
-    def stream(self, chain, inputs: dict):
+    def _stream(self, chain, inputs: dict):
         try:
             yield from chain.stream(inputs)
         except Exception as exc:  # connection refused, timeout, 5xx, bad JSON …
             raise LLMUnavailable(f"the OpenAI-compatible endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
 
-    def invoke(self, chain, inputs: dict) -> str:
+    def _invoke(self, chain, inputs: dict) -> str:
         try:
             return chain.invoke(inputs)
         except Exception as exc:  # connection refused, timeout, 5xx, bad JSON …
