@@ -320,6 +320,16 @@ class ChatController:
     def glossary_text(self) -> str:
         return glossary_markdown(self.glossary)
 
+    def answers_stream(self) -> bool:
+        """Does the configured answerer write as it streams (a model), rather than whole at once (the
+        composer)? The API endpoints stream only then."""
+        if self.service is None:
+            return False
+        try:
+            return self.service.answerer(self.service.settings.backend).streams
+        except Exception:  # a backend that cannot load: its answers fall back, and a stream costs little
+            return True
+
     # -- page events ---------------------------------------------------------------------------
     def load(self, stored_session: Any) -> ChatView:
         """A page (re)load: the browser's session with its open conversation, ratings and the banner."""

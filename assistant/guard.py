@@ -26,6 +26,7 @@ sentences are kept in FramingVerdict._undecided.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -609,6 +610,7 @@ def _anaphor(clause: str) -> tuple[str, str] | None:
     return None
 
 
+@lru_cache(maxsize=16384)  # pure; a streamed answer is judged again with each sentence it adds
 def _analyse(sentence: str) -> _Analysis:
     low = sentence.lower()
     if "coordinat" not in low and "co-ordinat" not in low:

@@ -144,6 +144,17 @@ class _BM25Index:
         return [int(d) for d in top if scores[d] > 0]
 
 
+def _unit_rows(vectors):
+    """Stored vectors as a float32 matrix with unit-length rows (None when there are none)."""
+    import numpy as np
+
+    if vectors is None or not len(vectors):
+        return None
+    matrix = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
 class HybridSearcher:
     """Owns the Chroma collection, the embedder and the BM25 index for one index version."""
 
@@ -157,7 +168,7 @@ class HybridSearcher:
         self._version: str | None = None
         self._checked = 0.0
         self._collection = None
-        self._by_id: dict[str, int] = {}
+        self._matrix = None   # the chunks' vectors, one unit-length row per BM25 position
         self._units: list[tuple] = []
         self._vectors: dict[str, list[float]] = {}
 
@@ -178,10 +189,10 @@ class HybridSearcher:
                 raise StoreError(problem)
             if self._bm25 is None or status.version != self._version:
                 self._collection = get_collection(self.settings, self.client)
-                data = self._collection.get(include=["documents", "metadatas"])
+                data = self._collection.get(include=["documents", "metadatas", "embeddings"])
                 metas = [m or {} for m in data["metadatas"]]
                 self._bm25 = _BM25Index(data["ids"], data["documents"], metas)
-                self._by_id = {m.get("id", i): n for n, (i, m) in enumerate(zip(data["ids"], metas))}
+                self._matrix = _unit_rows(data["embeddings"])
                 self._units = [load_units(str(m["units"])) if "units" in m else None for m in metas]  # parsed once
                 self._version = status.version
             self._checked = now
@@ -192,26 +203,30 @@ class HybridSearcher:
 
     # -- search -------------------------------------------------------------------------------
     def query_vector(self, query: str) -> list[float]:
-        """The query's embedding; the last few are kept, so the composer reuses retrieval's."""
+        """The query's embedding; recent ones are kept (the composer reuses retrieval's, and athletes repeat questions)."""
         with self._lock:
             if query in self._vectors:
                 return self._vectors[query]
         vector = self.embeddings.embed_query(query)
         with self._lock:
             self._vectors[query] = vector
-            while len(self._vectors) > 64:
+            while len(self._vectors) > 4096:  # 1.5 KB each: athletes ask the same questions
                 self._vectors.pop(next(iter(self._vectors)))
         return vector
 
     def _vector_ranks(self, query: str, n: int) -> list[int]:
-        vector = self.query_vector(query)
-        result = self._collection.query(query_embeddings=[vector], n_results=min(n, len(self._bm25.ids)), include=["metadatas"])
-        out = []
-        for i, meta in zip(result["ids"][0], result["metadatas"][0]):
-            pos = self._by_id.get((meta or {}).get("id", i))
-            if pos is not None:
-                out.append(pos)
-        return out
+        """Positions of the n chunks nearest the query by cosine. Exact, over the vectors read with
+        the texts at each index version: the searcher holds every chunk's text for BM25 already,
+        and a dot product over them costs a small fraction of a Chroma query."""
+        import numpy as np
+
+        if self._matrix is None or not len(self._matrix):
+            return []
+        vector = np.asarray(self.query_vector(query), dtype=np.float32)
+        scores = self._matrix @ (vector / (np.linalg.norm(vector) or 1.0))
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        return [int(p) for p in top[np.argsort(-scores[top], kind="stable")]]
 
     def search(self, query: str, k: int | None = None) -> list[SearchHit]:
         # Lone surrogates (an undecodable byte in a command-line argument arrives as one) make the

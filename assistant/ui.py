@@ -24,6 +24,7 @@ render_answer …) live in assistant.chat beside the controller and are re-expor
 gr.LikeData, at run time.)
 """
 
+import inspect
 import socket
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -256,6 +257,9 @@ def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
         """
         yield from errors_as_gr(controller.chat_session_api(question, session_id, turn_id))
 
+    if not controller.answers_stream():
+        # Written whole at once (the composer): one value, from a plain function, costs Gradio less than a generator.
+        chat_api, chat_with_history_api, chat_session_api = map(_whole, (chat_api, chat_with_history_api, chat_session_api))
     answering = {"concurrency_id": "aq-answer", "concurrency_limit": limit}
     gr.api(chat_api, api_name="chat", api_description="Ask AQ Coach one question; returns the answer text.",
            **answering)
@@ -265,6 +269,20 @@ def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
     gr.api(chat_session_api, api_name="chat_session", **answering,
            api_description="Ask AQ Coach a question in a stored session (session_id: 32 hex characters); "
                            "any replica continues it. turn_id (optional) makes a retried turn safe.")
+
+
+def _whole(endpoint):
+    """The endpoint's last value, returned once: same name, docstring and parameters for the API page."""
+    def whole(*args, **kwargs) -> str:
+        value = ""
+        for value in endpoint(*args, **kwargs):
+            pass
+        return value
+
+    whole.__name__, whole.__doc__ = endpoint.__name__, endpoint.__doc__
+    whole.__signature__ = inspect.signature(endpoint).replace(return_annotation=str)
+    whole.__annotations__ = {**endpoint.__annotations__, "return": str}
+    return whole
 
 
 # --- serving -----------------------------------------------------------------------------------

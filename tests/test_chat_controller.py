@@ -302,3 +302,16 @@ def test_the_controller_never_imports_gradio():
     code = "import sys, assistant.chat; print(any(m == 'gradio' or m.startswith('gradio.') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_the_api_streams_only_for_an_answerer_that_writes_as_it_streams(service, store, glossary, indexed_settings, searcher):
+    from assistant.backends.chatmodel import ChatModelAnswerer
+
+    class ModelAnswerer(ChatModelAnswerer):  # a chat-model answerer; its model is never called here
+        name = "scripted"
+
+    assert ChatController(service, store, glossary).answers_stream() is False   # the composer: whole at once
+    llm = ModelAnswerer()
+    model_service = AnsweringService(indexed_settings.model_copy(update={"backend": "llamacpp"}), searcher, glossary, answerer=llm)
+    assert ChatController(model_service, store, glossary).answers_stream() is True
+    assert ChatController(None, store, glossary, startup_problem="no index").answers_stream() is False
