@@ -130,8 +130,8 @@ class AnsweringService:
     def stream(self, question: str, history: list[dict] | None = None, backend: str | None = None) -> Iterator[AnswerDelta | Answer]:
         """Yield the answer in pieces as it is written, then the finished Answer.
 
-        An LLM's tokens are judged one complete sentence at a time (guard.StreamGuard) and a
-        sentence is released only once it has passed; a failing sentence is never released. The
+        Every answerer's pieces are judged one complete sentence at a time (guard.StreamGuard) and
+        a sentence is released only once it has passed; a failing sentence is never released. The
         final Answer may then differ from what was streamed (regenerated, or the composer's): its
         guard report says so, and the UI and CLI show the final text instead.
         """

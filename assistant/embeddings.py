@@ -51,10 +51,9 @@ def _load_sentence_transformer(path: str):
 class MiniLMEmbeddings(Embeddings):
     """all-MiniLM-L6-v2 on the CPU, normalised vectors (cosine = dot product)."""
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 32, query_bf16: bool | None = None) -> None:
+    def __init__(self, model_path: Path | None = None, batch_size: int = 32) -> None:
         self.model_path = str(model_path or default_model_path())
         self.batch_size = batch_size
-        self.query_bf16 = _native_bf16() if query_bf16 is None else query_bf16
         self._lock = threading.Lock()  # one encode at a time: the UI serves several sessions
         self._pending_lock = threading.Lock()
         self._pending: list[dict] = []  # queries waiting for the next batch
@@ -83,9 +82,10 @@ class MiniLMEmbeddings(Embeddings):
             if "vector" not in slot:  # not encoded by the batch before
                 with self._pending_lock:
                     batch, self._pending = self._pending, []
-                with _query_precision(self.query_bf16):
-                    vectors = self.model.encode([s["text"] for s in batch], batch_size=self.batch_size,
-                                                normalize_embeddings=True, show_progress_bar=False)
+                # float32 only: in bfloat16 (a third faster) a question's vector depends on the batch it
+                # was padded into, so the same question got a different answer under load.
+                vectors = self.model.encode([s["text"] for s in batch], batch_size=self.batch_size,
+                                            normalize_embeddings=True, show_progress_bar=False)
                 for s, v in zip(batch, vectors):
                     s["vector"] = v.tolist()
         return slot["vector"]
@@ -105,28 +105,8 @@ def make_embeddings(settings: Settings) -> Embeddings:
             max_retries=settings.llm_max_retries,
             check_embedding_ctx_length=False,
         )
-    return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size, settings.embedding_query_bf16)
+    return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size)
 
-
-def _native_bf16() -> bool:
-    """Does this CPU do bfloat16 natively? Without it autocast is slower than float32."""
-    try:
-        import torch
-
-        return bool(torch.cpu._is_avx512_bf16_supported())
-    except Exception:  # an older torch, or no such probe: stay in float32
-        return False
-
-
-def _query_precision(bf16: bool):
-    """bfloat16 autocast for a question's forward pass (the index's vectors stay float32)."""
-    import contextlib
-
-    if not bf16:
-        return contextlib.nullcontext()
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def as_vector(v):

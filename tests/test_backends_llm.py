@@ -208,6 +208,17 @@ def test_openai_backend_reaches_the_real_server(llama_server, indexed_settings):
 
 @pytest.mark.slow
 @pytest.mark.server
+def test_the_answer_length_bound_reaches_the_real_server(llama_server, indexed_settings):
+    """llama.cpp's server reads max_tokens, not ChatOpenAI's max_completion_tokens: without the bound
+    it writes to the end of its context (850 tokens were seen where 128 were asked for)."""
+    settings = indexed_settings.model_copy(update={"backend": "openai", "openai_model": "smollm2", "openai_base_url": llama_server,
+                                                   "llm_timeout_s": 60, "llm_max_retries": 0, "max_tokens": 12})
+    reply = make_llm(settings).chat_model.invoke("Write a long story about a sprinter, with many chapters.")
+    assert 0 < reply.response_metadata["token_usage"]["completion_tokens"] <= 12
+
+
+@pytest.mark.slow
+@pytest.mark.server
 def test_openai_backend_answers_are_doctrine_safe(llama_server, indexed_settings, searcher, glossary, capsys):
     svc = _openai_service(indexed_settings, searcher, glossary, openai_base_url=llama_server)
     rows = []

@@ -28,7 +28,7 @@ class OpenAIBackend(ChatModelAnswerer):
             timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,  # bounded retry, then the composer takes over
             temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
+            **_token_limit(settings),
         )
 
     def _stream(self, chain, inputs: dict):
@@ -42,3 +42,12 @@ class OpenAIBackend(ChatModelAnswerer):
             return chain.invoke(inputs)
         except Exception as exc:  # connection refused, timeout, 5xx, bad JSON …
             raise LLMUnavailable(f"the OpenAI-compatible endpoint failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _token_limit(settings: Settings) -> dict:
+    """The answer-length bound, in the field the endpoint reads. ChatOpenAI sends OpenAI's newer
+    max_completion_tokens, which llama.cpp's server (and other OpenAI-compatible servers) ignore:
+    they then generate to the end of their context, and a stream we stop keeps them busy."""
+    if settings.openai_base_url:
+        return {"extra_body": {"max_tokens": settings.max_tokens}}
+    return {"max_tokens": settings.max_tokens}
