@@ -687,6 +687,9 @@ _ABBREV = frozenset(
 )
 
 
+_CITATION_MARK = re.compile(r"\[\^?\d+(?:[,\u2013-]\s*\d+)*\]")  # "[1]", "[2, 3]", "[^4]"
+
+
 def split_sentences(text: str) -> list[str]:
     """Split an answer into sentences (bullets, newlines, .!? ends; citations stay)."""
     out: list[str] = []
@@ -717,7 +720,7 @@ def split_sentences(text: str) -> list[str]:
             start = end
         tail = line[start:].strip()
         if tail:
-            if re.fullmatch(r"\[\^?\d+(?:[,\u2013-]\s*\d+)*\]", tail) and out:
+            if _CITATION_MARK.fullmatch(tail) and out:
                 out[-1] = f"{out[-1]} {tail}"  # stray citation mark belongs to the sentence before
             else:
                 out.append(tail)
@@ -792,7 +795,7 @@ def sentence_pieces(text: str) -> list[str]:
     return pieces
 
 
-_ONLY_CITATIONS = re.compile(r"^(\[\d+\]\s*)+$")
+_ONLY_CITATIONS = re.compile(rf"(?:{_CITATION_MARK.pattern}\s*)+")
 
 
 class StreamGuard:
@@ -842,7 +845,7 @@ class StreamGuard:
         if not text:
             self.released += segment
             return True
-        if self.left_out and _ONLY_CITATIONS.match(text) and self._left_out_last:
+        if self._left_out_last and _ONLY_CITATIONS.fullmatch(text):
             return False  # the "[1]" of a sentence that was left out
         self._left_out_last = False
         key = re.sub(r"\W+", " ", text.lower()).strip()

@@ -54,7 +54,8 @@ class ChatModelAnswerer:
     chat_model: object  # a LangChain BaseChatModel, set by the subclass
 
     def stream(self, request: AnswerRequest) -> Iterator[str]:
-        yield from self._stream(answer_chain(self.chat_model, request), answer_inputs(request))
+        inputs = answer_inputs(request)
+        yield from self._stream(answer_chain(self.chat_model, request, inputs["context"]), inputs)
 
     def condense(self, history: list[dict], question: str) -> str | None:
         try:
@@ -79,11 +80,12 @@ def answer_inputs(request: AnswerRequest) -> dict:
             "correction": correction, "guidance": plan_guidance(plan)}
 
 
-def answer_chain(chat_model, request: AnswerRequest):
+def answer_chain(chat_model, request: AnswerRequest, context: str):
+    """prompt | chat model | text; the system prompt names the AQ terms the question and `context` use."""
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-    focus = f"{request.plan.standalone}\n{passages_text(request.passages)}"
+    focus = f"{request.plan.standalone}\n{context}"
     system = SYSTEM_TEMPLATE.format(doctrine=request.doctrine.statement, glossary=glossary_lines(request.glossary, focus))
     prompt = ChatPromptTemplate.from_messages([
         ("system", system.replace("{", "{{").replace("}", "}}")),
