@@ -484,7 +484,10 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
 
         say("embedding queries…")
         embeddings.embed_query("warm up")
-        figures.append(_figure("embed_query", _timed(lambda: embeddings.embed_query(random.choice(QUESTIONS)), repeats)))
+        fig = _figure("embed_query", _timed(lambda: embeddings.embed_query(random.choice(QUESTIONS)), repeats))
+        if hasattr(embeddings, "query_engine"):
+            fig["engine"] = embeddings.query_engine  # onnx, or torch where the export is unavailable
+        figures.append(fig)
 
         say("ingesting the shipped corpus…")
         ingest_corpus(base, embeddings=embeddings)

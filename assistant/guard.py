@@ -692,6 +692,12 @@ _CITATION_MARK = re.compile(r"\[\^?\d+(?:[,\u2013-]\s*\d+)*\]")  # "[1]", "[2, 3
 
 def split_sentences(text: str) -> list[str]:
     """Split an answer into sentences (bullets, newlines, .!? ends; citations stay)."""
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=16384)
+def _sentences(text: str) -> tuple[str, ...]:
+    """split_sentences(), remembered: every answer splits the same corpus units again."""
     out: list[str] = []
     for raw in text.splitlines():
         line = _HEADING.sub("", raw)
@@ -724,7 +730,7 @@ def split_sentences(text: str) -> list[str]:
                 out[-1] = f"{out[-1]} {tail}"  # stray citation mark belongs to the sentence before
             else:
                 out.append(tail)
-    return out
+    return tuple(out)
 
 
 # ------------------------------------------------------------------- public

@@ -171,10 +171,22 @@ class HybridSearcher:
         self._matrix = None   # the chunks' vectors, one unit-length row per BM25 position
         self._units: list[tuple] = []
         self._vectors: dict[str, list[float]] = {}
+        self._status: tuple | None = None  # (IndexStatus, when it was read)
 
     # -- index version ------------------------------------------------------------------------
     def status(self):
         return index_status(self.settings, self.client)
+
+    def current_status(self, max_age_s: float = 1.0):
+        """The index status, read at most once per max_age_s: every answer asks whether the index
+        can answer, and reading it from Chroma costs about a millisecond each time."""
+        now = time.monotonic()
+        cached = self._status
+        if cached is not None and now - cached[1] < max_age_s:
+            return cached[0]
+        status = self.status()
+        self._status = (status, now)
+        return status
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -183,7 +195,7 @@ class HybridSearcher:
         with self._lock:
             if self._bm25 is not None and now - self._checked < 1.0:
                 return
-            status = self.status()
+            status = self.current_status()
             problem = status.problem()
             if problem:
                 raise StoreError(problem)

@@ -224,3 +224,19 @@ def test_a_questions_vector_does_not_depend_on_the_batch_it_is_padded_into(embed
     alone = np.array(embeddings.embed_documents([question])[0])
     padded = np.array(embeddings.embed_documents([question, "How do I keep sprint-system continuity " * 12])[0])
     assert np.abs(alone - padded).max() < 1e-5
+
+
+def test_the_index_status_is_read_at_most_once_a_second(indexed_settings, embeddings, monkeypatch):
+    """Every answer asks whether the index can answer; Chroma is asked at most once per max_age_s."""
+    from assistant.indexing import open_searcher
+
+    fresh = open_searcher(indexed_settings, embeddings)
+    reads = []
+    real = fresh.status
+    monkeypatch.setattr(fresh, "status", lambda: reads.append(1) or real())
+    first = fresh.current_status()
+    for _ in range(20):
+        assert fresh.current_status() == first
+    assert len(reads) == 1
+    fresh.current_status(max_age_s=0)
+    assert len(reads) == 2
