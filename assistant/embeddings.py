@@ -59,13 +59,20 @@ def default_cache_dir() -> Path:
 
 
 def _model_digest(path: Path) -> str:
-    """Names, sizes and times of the model folder's files: an export belongs to exactly these weights."""
+    """A fingerprint of the model folder's files (names, sizes, first and last 64 KiB): the same
+    weights installed in several environments share one export, and a file that does not match
+    them anyway fails OnnxQueryEncoder.agrees_with and is made again."""
     import hashlib
 
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        st = f.stat()
-        h.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns};".encode())
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(path)}:{size};".encode())
+        with f.open("rb") as fh:
+            h.update(fh.read(1 << 16))
+            if size > 1 << 17:
+                fh.seek(-(1 << 16), os.SEEK_END)
+                h.update(fh.read())
     return h.hexdigest()[:16]
 
 
