@@ -15,6 +15,7 @@ answer is compared with the in-process service's answer for the same conversatio
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import random
@@ -318,6 +319,10 @@ def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | N
             with contextlib.suppress(Exception):
                 client.close()
 
+    # This process may hold the in-process service too (~600k objects). Frozen, its own full garbage
+    # collections (200-600 ms with every client thread stopped, at random moments) stay out of the figures.
+    gc.collect()
+    gc.freeze()
     threads = [threading.Thread(target=session, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
@@ -329,6 +334,7 @@ def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | N
     for t in threads:
         t.join(timeout=max(0.1, deadline - time.monotonic()))
     cpu1 = (_cpu_s(), _cpu_s(server_pid) if server_pid else None, _machine_busy_s())
+    gc.unfreeze()
     errors += [f"session {i}: no answer within {LOAD_TIMEOUT_S} s" for i, t in enumerate(threads) if t.is_alive()]
     wall = (max(finished) - start) if finished else float("nan")
     cpu = [round(b - a, 2) if a is not None and b is not None else None for a, b in zip(cpu0, cpu1)]

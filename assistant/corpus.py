@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,7 @@ class Glossary:
         return [t for t, stems in self._everyday_stems if any(w in norm for w in stems)]
 
 
+@lru_cache(maxsize=16384)  # pure; every question and unit is checked for the glossary's terms
 def _norm(text: str) -> str:
     text = text.lower().replace("’", "'").replace("“", "").replace("”", "").replace('"', "")
     return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s'\-]", " ", text)).strip()

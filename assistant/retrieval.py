@@ -102,6 +102,7 @@ class SearchHit:
         return Document(page_content=self.text, metadata={k: v for k, v in self.as_dict().items() if v is not None})
 
 
+@lru_cache(maxsize=4096)  # pure; every search makes one per hit, of the same chunks
 def excerpt(text: str, limit: int = 240) -> str:
     body = text.split("\n", 1)[1] if "\n" in text else text
     body = re.sub(r":\n- ", ": ", body).replace("\n- ", "; ")

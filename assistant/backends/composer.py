@@ -232,7 +232,8 @@ class Composer:
         if not hits:
             text = self.doctrine.text("no_match")
             return Composition(text, [(text, "")])
-        qvec = query_vector if query_vector is not None else self._question_vector(plan.standalone)
+        # One float32 array, not a list of 384 floats converted again for every unit it is compared with.
+        qvec = as_vector(query_vector if query_vector is not None else self._question_vector(plan.standalone))
         ranked = self.rank(hits, plan, qvec)
         answer = _Draft()
         self._lead(answer, plan, ranked, qvec, hits)
