@@ -218,8 +218,7 @@ def index_problem(service: "AnsweringService | None", startup_problem: str | Non
     from .store import StoreError
 
     try:
-        searcher = service.searcher  # current_status: read at most once a second, as every answer asks
-        return (getattr(searcher, "current_status", None) or searcher.status)().problem()
+        return service.searcher.current_status().problem()  # read at most once a second: every answer asks
     except StoreError as exc:
         return str(exc)
     except Exception:  # never let a status check take the page down

@@ -373,7 +373,7 @@ def test_service_errors_never_show_a_traceback(settings, tmp_path, tab_factory):
     from assistant.ui import ERROR_TEXT, build_app
 
     class BrokenService:
-        searcher = SimpleNamespace(status=lambda: IndexStatus("complete", "v1", 10))
+        searcher = SimpleNamespace(current_status=lambda: IndexStatus("complete", "v1", 10))
 
         def stream(self, question, history):
             raise RuntimeError("secret internal detail: Traceback (most recent call last)")
@@ -405,7 +405,7 @@ def test_login_when_auth_is_set(settings, tmp_path):
     from assistant.ui import build_app
 
     class FixedService:
-        searcher = SimpleNamespace(status=lambda: IndexStatus("complete", "v1", 10))
+        searcher = SimpleNamespace(current_status=lambda: IndexStatus("complete", "v1", 10))
 
         def answer(self, question, history):
             return SimpleNamespace(text=f"answer to {question}")
