@@ -460,12 +460,15 @@ def eval_cmd(
 @friendly_errors
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Smaller synthetic corpus; finishes in under a minute."),
+    load_rounds: int = typer.Option(None, "--load-rounds", min=1, max=50,
+                                    help="API load rounds per endpoint (default 8, 1 with --quick). One round "
+                                         "swings ±15% on 2 cores; more rounds narrow the pooled figure."),
     as_json: bool = JSON_OPT,
 ):
     """Measure embedding, retrieval, answering, ingest and UI figures on this machine."""
     from .bench import run_bench
 
-    figures = run_bench(_settings(), quick=quick, console=None if as_json else err)
+    figures = run_bench(_settings(), quick=quick, console=None if as_json else err, load_rounds=load_rounds)
     if as_json:
         _emit_json({"figures": figures})
         return

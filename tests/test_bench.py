@@ -49,7 +49,7 @@ def quick_figures(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AQ_")}
     env.update({"AQ_DATA_DIR": str(work / "data"), "AQ_CORPUS_DIR": str(ROOT / "corpus"), "HF_HUB_OFFLINE": "1",
                 "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
-    proc = subprocess.run([sys.executable, "-m", "assistant", "bench", "--quick", "--json"], cwd=work, env=env,
+    proc = subprocess.run([sys.executable, "-m", "assistant", "bench", "--quick", "--load-rounds", "2", "--json"], cwd=work, env=env,
                           capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -95,10 +95,42 @@ def test_bench_quick_api_load_against_the_trivial_endpoint(quick_figures):
     assert aq["wrong_answers"] == 0, aq["wrong_examples"]
     assert aq["follow_ups"] == aq["sessions"] * aq["rounds"], aq
     assert aq["context_mattered"] >= aq["follow_ups"] - 2, "the follow-ups should need their conversation to be answered"
+    assert aq["rounds"] == 2, aq  # --load-rounds
     ratio = by_name["api_load_ratio"]
     assert _number(ratio["throughput_share"]) and _number(ratio["p95_ratio"]), ratio
+    assert len(ratio["round_shares"]) == 2 and all(_number(x) and x > 0 for x in ratio["round_shares"]), ratio
     assert isinstance(ratio["meets_target"], bool), ratio  # measured and reported, not asserted
     print(f"api load: AQ {aq['answers_per_s']} answers/s p95 {aq['p95_ms']} ms; trivial "
           f"{by_name['api_load_trivial']['answers_per_s']} answers/s p95 {by_name['api_load_trivial']['p95_ms']} ms; "
           f"share {ratio['throughput_share']}, p95 ratio {ratio['p95_ratio']}")
 
+
+
+def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
+    """The clients' CPU drifts over a bench: each endpoint gets as many first slots as second ones,
+    and the ratio reports every round's share beside the pooled one."""
+    from types import SimpleNamespace
+
+    from assistant import bench
+    from assistant.config import Settings
+
+    order, rates = [], iter([20.0, 18.0, 19.0, 20.0, 22.0, 20.0, 18.0, 18.0])
+    monkeypatch.setattr(bench, "_start_server", lambda args, env: (SimpleNamespace(pid=None), " ".join(args), 0.1))
+    monkeypatch.setattr(bench, "_stop", lambda proc: None)
+
+    def fake_load(url, conversations, server_pid=None):
+        order.append("aq" if "serve" in url else "trivial")
+        n = 2 * len(conversations)
+        return {"latencies": [100.0] * n, "errors": [], "wall_s": n / next(rates), "results": [],
+                "client_cpu_s": 1.0, "server_cpu_s": 1.0, "other_cpu_s": 0.0}
+
+    monkeypatch.setattr(bench, "api_load", fake_load)
+    monkeypatch.setattr(bench, "check_context", lambda run, conversations, expected: {
+        "wrong_answers": 0, "wrong_examples": [], "context_mattered": len(conversations)})
+    service = SimpleNamespace(glossary=[SimpleNamespace(term="swing side")])
+    trivial, aq, ratio = bench._api_load_figures(Settings(), Settings().data_dir, 4, service, lambda msg: None, rounds=4)
+    assert order == ["trivial", "aq", "aq", "trivial", "trivial", "aq", "aq", "trivial"]
+    # rounds in the order run: trivial 20, aq 18 | aq 19, trivial 20 | trivial 22, aq 20 | aq 18, trivial 18
+    assert ratio["round_shares"] == [0.9, 0.95, 0.909, 1.0]
+    assert trivial["rounds"] == aq["rounds"] == 4
+    assert ratio["throughput_share"] == round(aq["answers_per_s"] / trivial["answers_per_s"], 3)
