@@ -228,7 +228,8 @@ def index_problem(service: "AnsweringService | None", startup_problem: str | Non
 
 # --- conversation records -----------------------------------------------------------------------
 # The Chatbot shows escaped/rendered Markdown; the raw text, sources and backend of each message
-# are kept beside it ("turns", a per-tab state in the UI), one record per Chatbot message.
+# are kept beside it ("turns", hidden in the page), one record per Chatbot message. The page sends
+# them back, so what is rated is read from the database, never taken from them.
 
 def _turn(role: str, content: str, *, sources=None, backend=None, question="", message_id=None, note=False) -> dict:
     return {"role": role, "content": content, "sources": sources or [], "backend": backend,
@@ -249,6 +250,17 @@ def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[
             turns.append(_turn("assistant", m["content"], sources=m["sources"], backend=m["backend"],
                                question=question, message_id=m["id"]))
     return chat, turns
+
+
+def _stored_answer(store: "FeedbackStore", session_id: str, turns: Any, index: Any) -> dict | None:
+    """The stored answer behind the Chatbot message at `index`, as the database holds it in this
+    session's open conversation; None for a user message, a note, or anything the database lacks."""
+    claimed = turns[index] if isinstance(turns, list) and isinstance(index, int) and 0 <= index < len(turns) else None
+    message_id = claimed.get("message_id") if isinstance(claimed, dict) and claimed.get("role") == "assistant" else None
+    if message_id is None or claimed.get("note"):
+        return None
+    stored = [t for t in _restore(store, session_id)[1] if t["role"] == "assistant" and t["message_id"] == message_id]
+    return stored[0] if stored and stored[0]["question"] else None
 
 
 def _plain_source(source: Any) -> dict:
@@ -350,8 +362,9 @@ class ChatController:
         """Answer one question into the chat as it stands: a ChatStep per change, the answer growing
         as it streams (no pacing: the answering slot is freed as soon as the answer is done)."""
         session_id = session_of(stored_session)
-        chat, turns = list(chat or []), list(turns or [])
-        if len(turns) != len(chat):  # out of step (should not happen): rebuild from the database
+        chat = list(chat or [])
+        turns = list(turns) if isinstance(turns, list) and all(isinstance(t, dict) for t in turns) else [None]
+        if len(turns) != len(chat):  # out of step or not turns at all (should not happen): rebuild from the database
             chat, turns = _restore(self.store, session_id)
         question = message if isinstance(message, str) else ""
         if not question.strip():
@@ -426,17 +439,15 @@ class ChatController:
         """A thumb on the message at `index`: 👍 (True/"Like"), 👎 (False/"Dislike"), or the same
         thumb again (anything else), which takes the rating back."""
         session_id = session_of(stored_session)
-        turns = turns or []
-        turn = turns[index] if isinstance(index, int) and 0 <= index < len(turns) else None
-        if turn is None or turn["role"] != "assistant" or turn.get("note") or not turn.get("question"):
+        turn = _stored_answer(self.store, session_id, turns, index)
+        if turn is None:
             return Rating(None, "Only AQ Coach's answers can be rated.")
         if liked in (True, "Like"):
             rating = 1
         elif liked in (False, "Dislike"):
             rating = -1
         else:
-            if turn.get("message_id") is not None:
-                self.store.remove_feedback(session_id, turn["message_id"])
+            self.store.remove_feedback(session_id, turn["message_id"])
             return Rating(None, "Rating removed.")
         feedback_id = self.store.add_feedback(session_id, turn["question"], turn["content"], turn["sources"],
                                               turn["backend"], rating, message_id=turn.get("message_id"))
@@ -445,7 +456,7 @@ class ChatController:
 
     def save_comment(self, stored_session: Any, feedback_id: int | None, comment: str | None) -> CommentResult:
         """A comment on the last rated answer (only the session that rated it may comment)."""
-        if feedback_id is None:
+        if not isinstance(feedback_id, int) or isinstance(feedback_id, bool):  # none yet (or not one the page was given)
             return CommentResult("Rate an answer with 👍 or 👎 first, then add your comment.")
         if not (comment or "").strip():
             return CommentResult("Type a comment first.")

@@ -117,8 +117,11 @@ def _layout(gr, controller: ChatController) -> SimpleNamespace:
     """The page's components (inside the open Blocks): header, banner, chat, input, feedback, glossary."""
     view = SimpleNamespace()
     view.session = gr.BrowserState("", storage_key=STORAGE_KEY, secret=controller.store.app_secret())
-    view.turns = gr.State([])
-    view.last_feedback = gr.State(None)
+    # Kept in the page, not in gr.State: any gr.State makes Gradio ask every client, the API's
+    # included, to hold a heartbeat stream open, which cost the 50-session API load ~6% of its
+    # answers/s. The controller checks what comes back against the database before it is stored.
+    view.turns = gr.JSON([], visible=False)
+    view.last_feedback = gr.Number(None, precision=0, visible=False)
 
     gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="aq-header")
     problem = controller.problem()

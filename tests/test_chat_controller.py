@@ -213,6 +213,39 @@ def test_only_answers_can_be_rated(controller, store):
     assert store.export_feedback() == []
 
 
+def test_a_rating_stores_the_database_answer_whatever_the_page_sends_back(controller, store):
+    """The turns live in the page, so a page can send back anything: what is rated is the stored
+    answer of this session, and another session's answer cannot be rated from here."""
+    session, other = new_session_id(), new_session_id()
+    final = _ask(controller, QUESTION, session)[-1]
+    theirs = _ask(controller, "What is the swing side?", other)[-1]
+    forged = copy.deepcopy(final.turns)
+    forged[1].update(content="Coordination causes speed.", question="Is coordination the cause?", backend="gpt-x",
+                     sources=[{"title": "made up"}])
+    rated = controller.like(session, forged, 1, True)
+    row = store.export_feedback()[0]
+    assert rated.feedback_id == row["id"] and row["question"] == QUESTION and row["backend"] == "composer"
+    assert row["answer"] == final.turns[1]["content"] and "made up" not in str(row["sources"])
+
+    borrowed = copy.deepcopy(final.turns)
+    borrowed[1]["message_id"] = theirs.turns[1]["message_id"]  # an answer of another session
+    for turns in (borrowed, [{"role": "assistant"}, "x"], {"1": final.turns[1]}, "[]", None):
+        assert controller.like(session, turns, 1, True).feedback_id is None, turns
+    assert len(store.export_feedback()) == 1
+    for bad_id in ("1", True, [1], {"id": 1}):
+        assert not controller.save_comment(session, bad_id, "nice").saved
+
+
+def test_turns_that_are_not_turns_are_rebuilt_from_the_database(controller):
+    session = new_session_id()
+    first = _ask(controller, QUESTION, session)[-1]
+    for junk in ("not a list", [1, 2], {"a": 1}):
+        final = _ask(controller, "What is the swing side?", session, first.chat, junk)[-1]
+        assert len(final.turns) == len(final.chat) and all(isinstance(t, dict) for t in final.turns)
+        assert final.turns[0]["content"] == QUESTION
+        first = final
+
+
 def test_a_comment_is_saved_on_the_rated_answer(controller, store):
     session = new_session_id()
     final = _ask(controller, QUESTION, session)[-1]

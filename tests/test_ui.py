@@ -322,6 +322,9 @@ def test_gradio_client_chat_endpoint(app_server):
     assert sorted(api["named_endpoints"]) == ["/chat", "/chat_session", "/chat_with_history"]  # the UI's own events are private
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/chat")
+    # An API client holds no heartbeat stream open: the page keeps its own state, so the app asks for none.
+    assert client.config.get("connect_heartbeat") is False and not client.heartbeat.is_alive()
+    client.close()
 
 
 def test_gradio_client_chat_with_history_endpoint(app_server):
