@@ -259,8 +259,14 @@ def _stored_answer(store: "FeedbackStore", session_id: str, turns: Any, index: A
     message_id = claimed.get("message_id") if isinstance(claimed, dict) and claimed.get("role") == "assistant" else None
     if message_id is None or claimed.get("note"):
         return None
-    stored = [t for t in _restore(store, session_id)[1] if t["role"] == "assistant" and t["message_id"] == message_id]
-    return stored[0] if stored and stored[0]["question"] else None
+    question = ""
+    for m in store.messages(session_id):
+        if m["role"] == "user":
+            question = m["content"]
+        elif m["id"] == message_id:
+            return _turn("assistant", m["content"], sources=m["sources"], backend=m["backend"], question=question,
+                         message_id=m["id"]) if question else None
+    return None
 
 
 def _plain_source(source: Any) -> dict:
