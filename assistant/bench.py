@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import os
 import random
 import shutil
@@ -459,7 +460,7 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
 def _round_shares(trivial_runs: list[dict], aq_runs: list[dict]) -> list[float]:
     """AQ's answers/s over the trivial endpoint's, round by round: how far one round alone can be trusted."""
     return [round(a["answers_per_s"] / t["answers_per_s"], 3) for t, a in zip(trivial_runs, aq_runs)
-            if t["answers_per_s"] and t["answers_per_s"] == t["answers_per_s"] and a["answers_per_s"] == a["answers_per_s"]]
+            if math.isfinite(t["answers_per_s"]) and t["answers_per_s"] > 0 and math.isfinite(a["answers_per_s"])]
 
 
 def _llm_figures(service, n: int, say) -> list[dict]:
@@ -560,8 +561,7 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
                 figures.extend(_ui_figures(settings, base.data_dir, 10 if quick else 20, console))
             except Exception as exc:
                 say(f"UI figures unavailable: {type(exc).__name__}: {exc}")
-            sessions, rounds = (20, 1) if quick else (50, LOAD_ROUNDS)
-            rounds = load_rounds or rounds
+            sessions, rounds = (20, load_rounds or 1) if quick else (50, load_rounds or LOAD_ROUNDS)
             say(f"API load: {sessions} concurrent two-turn sessions on {LOAD_ENDPOINT}, a trivial Gradio endpoint "
                 f"and AQ Coach, {rounds} round(s) each…")
             try:

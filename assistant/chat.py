@@ -236,19 +236,28 @@ def _turn(role: str, content: str, *, sources=None, backend=None, question="", m
             "question": question, "message_id": message_id, "note": note}
 
 
-def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[dict]]:
-    """The open conversation of a session as (chatbot messages, turns)."""
-    chat, turns = [], []
-    question = ""
+def _stored_turns(store: "FeedbackStore", session_id: str) -> list[tuple[dict, dict]]:
+    """The open conversation's stored messages, each with its turn (an answer's names its question)."""
+    pairs, question = [], ""
     for m in store.messages(session_id):
         if m["role"] == "user":
             question = m["content"]
+            pairs.append((m, _turn("user", m["content"], message_id=m["id"])))
+        else:
+            pairs.append((m, _turn("assistant", m["content"], sources=m["sources"], backend=m["backend"],
+                                   question=question, message_id=m["id"])))
+    return pairs
+
+
+def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[dict]]:
+    """The open conversation of a session as (chatbot messages, turns)."""
+    chat, turns = [], []
+    for m, turn in _stored_turns(store, session_id):
+        if m["role"] == "user":
             chat.append({"role": "user", "content": escape_user_text(m["content"])})
-            turns.append(_turn("user", m["content"], message_id=m["id"]))
         else:
             chat.append({"role": "assistant", "content": render_message(m["content"], m["sources"], m.get("notices") or [])})
-            turns.append(_turn("assistant", m["content"], sources=m["sources"], backend=m["backend"],
-                               question=question, message_id=m["id"]))
+        turns.append(turn)
     return chat, turns
 
 
@@ -256,17 +265,11 @@ def _stored_answer(store: "FeedbackStore", session_id: str, turns: Any, index: A
     """The stored answer behind the Chatbot message at `index`, as the database holds it in this
     session's open conversation; None for a user message, a note, or anything the database lacks."""
     claimed = turns[index] if isinstance(turns, list) and isinstance(index, int) and 0 <= index < len(turns) else None
-    message_id = claimed.get("message_id") if isinstance(claimed, dict) and claimed.get("role") == "assistant" else None
-    if message_id is None or claimed.get("note"):
+    message_id = claimed.get("message_id") if isinstance(claimed, dict) else None
+    if message_id is None:
         return None
-    question = ""
-    for m in store.messages(session_id):
-        if m["role"] == "user":
-            question = m["content"]
-        elif m["id"] == message_id:
-            return _turn("assistant", m["content"], sources=m["sources"], backend=m["backend"], question=question,
-                         message_id=m["id"]) if question else None
-    return None
+    return next((t for _, t in _stored_turns(store, session_id)
+                 if t["role"] == "assistant" and t["message_id"] == message_id and t["question"]), None)
 
 
 def _plain_source(source: Any) -> dict:
@@ -368,9 +371,10 @@ class ChatController:
         """Answer one question into the chat as it stands: a ChatStep per change, the answer growing
         as it streams (no pacing: the answering slot is freed as soon as the answer is done)."""
         session_id = session_of(stored_session)
-        chat = list(chat or [])
-        turns = list(turns) if isinstance(turns, list) and all(isinstance(t, dict) for t in turns) else [None]
-        if len(turns) != len(chat):  # out of step or not turns at all (should not happen): rebuild from the database
+        turns = [] if turns is None else turns
+        valid = isinstance(turns, list) and all(isinstance(t, dict) for t in turns)
+        chat, turns = list(chat or []), list(turns) if valid else []
+        if not valid or len(turns) != len(chat):  # not turns, or out of step (should not happen): rebuild from the database
             chat, turns = _restore(self.store, session_id)
         question = message if isinstance(message, str) else ""
         if not question.strip():

@@ -460,7 +460,7 @@ def eval_cmd(
 @friendly_errors
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Smaller synthetic corpus; finishes in under a minute."),
-    load_rounds: int = typer.Option(None, "--load-rounds", min=1, max=50,
+    load_rounds: int | None = typer.Option(None, "--load-rounds", min=1, max=50,
                                     help="API load rounds per endpoint (default 8, 1 with --quick). One round "
                                          "swings ±15% on 2 cores; more rounds narrow the pooled figure."),
     as_json: bool = JSON_OPT,
