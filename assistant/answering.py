@@ -9,8 +9,11 @@ way. Hostile questions are answered by the composer directly.
 
 from __future__ import annotations
 
+import copy
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
@@ -74,6 +77,28 @@ class AnswerDelta:
     buffered: bool = False   # the rest of the answer is written already (the composer's): a client may wait for it
 
 
+class _AnswerCache:
+    """The most recent composer answers (settings.answer_cache_size), shared by the server's threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: tuple, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 # --- the service -------------------------------------------------------------------------------
 
 _REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed directly from AQ's articles."
@@ -95,6 +120,7 @@ class AnsweringService:
                                       related=related_for(settings))
         self._answerers: dict[str, Answerer] = {settings.backend: answerer} if answerer is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
+        self._answers = _AnswerCache(settings.answer_cache_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnsweringService":
@@ -144,6 +170,35 @@ class AnsweringService:
             notices.append(f"Your question was very long, so only its first {self.settings.max_question_chars} characters were used.")
         history = _clean_history(history, self.settings.history_turns)
         answerer = self.answerer(backend)
+        key = self._cache_key(question, history, answerer, notices)
+        cached = self._answers.get(key) if key else None
+        if cached is not None:
+            deltas, answer = cached
+            yield from deltas
+            yield replace(copy.deepcopy(answer), timings={"total_ms": _ms(started), "cached": 1.0})
+            return
+        deltas = []
+        for item in self._fresh(question, history, backend, answerer, notices, started):
+            if isinstance(item, AnswerDelta):
+                deltas.append(item)
+            elif key:
+                self._answers.put(key, (tuple(deltas), copy.deepcopy(item)))
+            yield item
+
+    def _cache_key(self, question: str, history: list[dict], answerer: Answerer, notices: list[str]) -> tuple | None:
+        """What a remembered answer is filed under; None when this answer is not to be remembered
+        (a model's, which may differ each time; or no index version to tie it to)."""
+        if answerer is not self.composer or notices or not self.settings.answer_cache_size:
+            return None
+        status = getattr(self.searcher, "current_status", None)  # read afresh (≤ 1 s old): an import changes it
+        version = getattr(status(), "version", None) if status else None
+        if version is None:
+            return None
+        return (version, question, tuple((m.get("role"), m.get("content")) for m in history))
+
+    def _fresh(self, question: str, history: list[dict], backend: str, answerer: Answerer, notices: list[str],
+               started: float) -> Iterator[AnswerDelta | Answer]:
+        """stream()'s answer, worked out afresh."""
         plan = self.plan(question, history, answerer)
         timings = {"resolve_ms": _ms(started)}
 

@@ -9,7 +9,8 @@ The API load figures (api_load_aq, api_load_trivial, api_load_ratio) run concurr
 `gradio_client` sessions on /chat_with_history against `aq-coach serve` (composer) and against a
 trivial Gradio endpoint with the same queue and concurrency settings (assistant/bench_trivial.py),
 in alternating order over LOAD_ROUNDS rounds, each on a freshly started server, from the first
-request after it is ready. Every AQ answer is compared with the in-process service's answer for
+request after it is ready. The clients run in a process of their own (assistant/bench_clients.py).
+Every AQ answer is compared with the in-process service's answer for
 the same conversation.
 """
 
@@ -349,6 +350,21 @@ def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | N
             "client_cpu_s": cpu[0], "server_cpu_s": cpu[1], "other_cpu_s": other}
 
 
+def api_load_in_child(url: str, conversations: list[tuple[str, str]], server_pid: int | None = None) -> dict:
+    """api_load run by a fresh `python -m assistant.bench_clients` (why: that module's docstring).
+    The same dict, with each session's result as a list; raises RuntimeError when the child fails."""
+    with tempfile.TemporaryDirectory(prefix="aq-load-") as tmp:
+        job, result = Path(tmp, "job.json"), Path(tmp, "result.json")
+        job.write_text(json.dumps({"url": url, "conversations": conversations, "server_pid": server_pid}), encoding="utf-8")
+        proc = subprocess.run([sys.executable, "-m", "assistant.bench_clients", str(job), str(result)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=LOAD_TIMEOUT_S + 120, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
+        if proc.returncode != 0 or not result.exists():
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
+            raise RuntimeError(f"the load clients exited with {proc.returncode}: {tail[0][:300]}")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
 def _load_figure(name: str, runs: list[dict], sessions: int) -> dict:
     """One figure over one or more load runs: p50/p95 of every request, answers/s over their
     summed wall time, errors summed; each run's own figures under "runs"."""
@@ -404,9 +420,10 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
     """api_load_trivial and api_load_aq: the same sessions against a trivial Gradio endpoint and
     against `aq-coach serve` (composer), `rounds` times each, every run on a freshly started server
     and measured from the first request after it said it was ready; and api_load_ratio, AQ against
-    that floor. The order alternates (trivial first, then AQ first, …): on 2 cores the clients' own
-    CPU (gradio_client polls each pending request) swings a round by ±15%, and drifts over a bench,
-    so each endpoint gets as many early slots as late ones and the pooled rounds average it out."""
+    that floor. Each round starts both servers, then runs their loads back to back, in alternating
+    order (trivial first, then AQ first, …): on 2 cores the clients' own CPU (gradio_client polls
+    each pending request) swings from one minute to the next, so the two runs a round compares are
+    seconds apart rather than a server start (8-12 s) apart, and each endpoint goes first as often."""
     env = {**os.environ, "AQ_DATA_DIR": str(data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir), "AQ_BACKEND": "composer"}
     conversations = load_conversations(sessions, [t.term for t in service.glossary])
     expected = lambda question, history: service.answer(question, history).text  # noqa: E731
@@ -415,26 +432,24 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
     ready: dict[str, list[float]] = {name: [] for name in servers}
     context = {"wrong_answers": 0, "wrong_examples": [], "context_mattered": 0}
     for n in range(rounds):
-        for name in (list(servers) if n % 2 == 0 else list(servers)[::-1]):
-            args = servers[name]
-            proc, url, took = _start_server(args, env)
-            try:
-                run = api_load(url, conversations, server_pid=proc.pid)
-            finally:
+        order = list(servers) if n % 2 == 0 else list(servers)[::-1]
+        started = {}
+        try:
+            for name in order:  # both fresh and ready before either is measured: their loads run back to back
+                started[name] = _start_server(servers[name], env)
+            for name in order:
+                proc, url, took = started[name]
+                run = api_load_in_child(url, conversations, server_pid=proc.pid)
+                runs[name].append(run)
+                ready[name].append(round(took, 2))
+                _say_round(say, n, rounds, name, took, run, sessions)
+        finally:
+            for proc, _url, _took in started.values():
                 _stop(proc)
-            runs[name].append(run)
-            ready[name].append(round(took, 2))
-            if name == "api_load_aq":
-                checked = check_context(run, conversations, expected)
-                context["wrong_answers"] += checked["wrong_answers"]
-                context["wrong_examples"] = (context["wrong_examples"] + checked["wrong_examples"])[:3]
-                context["context_mattered"] += checked["context_mattered"]
-            r = _load_figure(name, [run], sessions)
-            busy = (run["other_cpu_s"] or 0) > 0.1 * (os.cpu_count() or 1) * (run["wall_s"] or 0)
-            say(f"  round {n + 1}/{rounds} {name:<17} ready after {took:.1f} s: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
-                f"{r['answers_per_s']} answers/s, {r['errors']} errors (CPU s: clients {run['client_cpu_s']}, "
-                f"server {run['server_cpu_s']}, rest of the machine {run['other_cpu_s']})"
-                + ("; other work on this machine disturbed this round" if busy else ""))
+        checked = check_context(runs["api_load_aq"][-1], conversations, expected)
+        context["wrong_answers"] += checked["wrong_answers"]
+        context["wrong_examples"] = (context["wrong_examples"] + checked["wrong_examples"])[:3]
+        context["context_mattered"] += checked["context_mattered"]
     trivial = _load_figure("api_load_trivial", runs["api_load_trivial"], sessions)
     aq = _load_figure("api_load_aq", runs["api_load_aq"], sessions)
     trivial["ready_s"], aq["ready_s"] = ready["api_load_trivial"], ready["api_load_aq"]
@@ -455,6 +470,15 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
         + (f"; round by round {min(ratio['round_shares']):.0%}-{max(ratio['round_shares']):.0%}"
            if len(ratio["round_shares"]) > 1 else ""))
     return [trivial, aq, ratio]
+
+
+def _say_round(say, n: int, rounds: int, name: str, took: float, run: dict, sessions: int) -> None:
+    r = _load_figure(name, [run], sessions)
+    busy = (run["other_cpu_s"] or 0) > 0.1 * (os.cpu_count() or 1) * (run["wall_s"] or 0)
+    say(f"  round {n + 1}/{rounds} {name:<17} ready after {took:.1f} s: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
+        f"{r['answers_per_s']} answers/s, {r['errors']} errors (CPU s: clients {run['client_cpu_s']}, "
+        f"server {run['server_cpu_s']}, rest of the machine {run['other_cpu_s']})"
+        + ("; other work on this machine disturbed this round" if busy else ""))
 
 
 def _round_shares(trivial_runs: list[dict], aq_runs: list[dict]) -> list[float]:
@@ -518,7 +542,8 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
         searcher = open_searcher(base, embeddings)
         figures.append(_figure("retrieval_shipped", _timed(lambda: searcher.search(random.choice(QUESTIONS)), repeats)))
 
-        service = AnsweringService(base, searcher, glossary_for(base))
+        # No remembered answers: these figures repeat QUESTIONS, and are about composing them.
+        service = AnsweringService(base.model_copy(update={"answer_cache_size": 0}), searcher, glossary_for(base))
         figures.append(_figure("composer_answer", _timed(lambda: service.answer(random.choice(QUESTIONS)), repeats)))
         composed = [service.answer(q).timings["generate_ms"] for q in QUESTIONS]
         figures.append(_figure("composer_compose", composed))

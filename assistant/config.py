@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         None, description="This server's name, stored with each message it writes; unset: host name and port.")
 
     # ui
+    answer_cache_size: int = Field(
+        1024, ge=0, le=1_000_000, description="Composer answers remembered per (question, conversation, index version) and "
+        "given again without composing: athletes start with the same questions (the page's examples). 0 turns it off. "
+        "Only the composer's answers, which are the same every time, are remembered; a model's never are.")
     answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
     serve_torch_threads: int = Field(1, ge=0, le=64, description="CPU threads torch uses while `aq-coach serve` runs (0: torch's default): its encodes there are small (units without stored vectors, and questions when the ONNX export is unavailable) and do better on one thread beside concurrent clients; ingest keeps torch's default. Questions through ONNX always use one thread.")
     llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")

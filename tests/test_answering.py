@@ -345,3 +345,56 @@ def test_doctrine_query_results_are_reused_per_index_version(service):
     assert cached and all(key[2] == service.searcher.version for key in cached)
     service.answer("Is coordination the secret to speed?")
     assert service._fixed.keys() == cached.keys()
+
+
+# --- remembered composer answers ------------------------------------------------------------------
+def _fresh_service(indexed_settings, searcher, glossary, **update) -> AnsweringService:
+    return AnsweringService(indexed_settings.model_copy(update=update), searcher, glossary)
+
+
+def test_a_repeated_composer_question_is_answered_again_without_composing(indexed_settings, searcher, glossary, monkeypatch):
+    service = _fresh_service(indexed_settings, searcher, glossary)
+    first = service.answer("What is swing-side thrust?")
+    composed = []
+    original = service.composer.compose
+    monkeypatch.setattr(service.composer, "compose", lambda *a, **k: composed.append(a) or original(*a, **k))
+    items = list(service.stream("What is swing-side thrust?"))
+    again = items[-1]
+    assert not composed, "the remembered answer is given without composing it again"
+    assert again.text == first.text and again.sources == first.sources and again.trace == first.trace
+    assert "".join(i.text for i in items if isinstance(i, AnswerDelta)).strip() == first.text
+    assert again.timings.get("cached") == 1.0 and "generate_ms" not in again.timings
+    again.sources.clear()  # what a caller does to its answer is its own
+    assert service.answer("What is swing-side thrust?").sources == first.sources
+    service.answer("What is contributor timing?")
+    assert len(composed) == 1, "another question is composed"
+
+
+def test_remembered_answers_are_kept_apart_by_conversation(indexed_settings, searcher, glossary):
+    service = _fresh_service(indexed_settings, searcher, glossary)
+    alone = service.answer("What should I work on?").text
+    history = [{"role": "user", "content": "Why does my sprint feel heavy and rushed?"},
+               {"role": "assistant", "content": service.answer("Why does my sprint feel heavy and rushed?").text}]
+    followed = service.answer("What should I work on?", history).text
+    fresh = _fresh_service(indexed_settings, searcher, glossary, answer_cache_size=0)
+    assert followed == fresh.answer("What should I work on?", history).text
+    assert alone == fresh.answer("What should I work on?").text
+
+
+def test_a_new_index_version_is_not_answered_from_the_old_one(indexed_settings, searcher, glossary, monkeypatch):
+    service = _fresh_service(indexed_settings, searcher, glossary)
+    service.answer("What is contributor timing?")
+    status = searcher.current_status()
+    monkeypatch.setattr(searcher, "current_status", lambda *a, **k: type(status)(**{**vars(status), "version": "v-next"}))
+    assert service.answer("What is contributor timing?").timings.get("cached") is None
+
+
+def test_model_answers_and_size_zero_are_never_remembered(indexed_settings, searcher, glossary):
+    llm = ScriptedLLM([GOOD, GOOD])
+    service = _with_llm(indexed_settings, searcher, glossary, llm)
+    service.answer("Does coordination cause speed?")
+    service.answer("Does coordination cause speed?")
+    assert len(llm.calls) == 2, "a model's answer may differ each time: it is asked again"
+    off = _fresh_service(indexed_settings, searcher, glossary, answer_cache_size=0)
+    off.answer("What is swing-side thrust?")
+    assert off.answer("What is swing-side thrust?").timings.get("cached") is None

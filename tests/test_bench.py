@@ -114,23 +114,46 @@ def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
     from assistant import bench
     from assistant.config import Settings
 
-    order, rates = [], iter([20.0, 18.0, 19.0, 20.0, 22.0, 20.0, 18.0, 18.0])
-    monkeypatch.setattr(bench, "_start_server", lambda args, env: (SimpleNamespace(pid=None), " ".join(args), 0.1))
+    order, events, rates = [], [], iter([20.0, 18.0, 19.0, 20.0, 22.0, 20.0, 18.0, 18.0])
+
+    def fake_start(args, env):
+        events.append(("start", "aq" if "serve" in args else "trivial"))
+        return SimpleNamespace(pid=None), " ".join(args), 0.1
+
+    monkeypatch.setattr(bench, "_start_server", fake_start)
     monkeypatch.setattr(bench, "_stop", lambda proc: None)
 
     def fake_load(url, conversations, server_pid=None):
         order.append("aq" if "serve" in url else "trivial")
+        events.append(("load", order[-1]))
         n = 2 * len(conversations)
         return {"latencies": [100.0] * n, "errors": [], "wall_s": n / next(rates), "results": [],
                 "client_cpu_s": 1.0, "server_cpu_s": 1.0, "other_cpu_s": 0.0}
 
-    monkeypatch.setattr(bench, "api_load", fake_load)
+    monkeypatch.setattr(bench, "api_load_in_child", fake_load)
     monkeypatch.setattr(bench, "check_context", lambda run, conversations, expected: {
         "wrong_answers": 0, "wrong_examples": [], "context_mattered": len(conversations)})
     service = SimpleNamespace(glossary=[SimpleNamespace(term="swing side")])
     trivial, aq, ratio = bench._api_load_figures(Settings(), Settings().data_dir, 4, service, lambda msg: None, rounds=4)
     assert order == ["trivial", "aq", "aq", "trivial", "trivial", "aq", "aq", "trivial"]
+    # both servers of a round are ready before either is loaded: its two runs are seconds apart
+    assert [kind for kind, _ in events] == ["start", "start", "load", "load"] * 4
     # rounds in the order run: trivial 20, aq 18 | aq 19, trivial 20 | trivial 22, aq 20 | aq 18, trivial 18
     assert ratio["round_shares"] == [0.9, 0.95, 0.909, 1.0]
     assert trivial["rounds"] == aq["rounds"] == 4
     assert ratio["throughput_share"] == round(aq["answers_per_s"] / trivial["answers_per_s"], 3)
+
+
+def test_the_load_clients_run_in_a_process_of_their_own_and_report_what_failed():
+    """api_load_in_child: a fresh process runs the sessions; a server that is not there is
+    reported per session, as the figures count it, not raised."""
+    import socket
+
+    from assistant import bench
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens on it once closed
+    run = bench.api_load_in_child(f"http://127.0.0.1:{port}/", [("What is swing side?", "And the pushing side?")])
+    assert run["latencies"] == [] and len(run["errors"]) == 1 and "connect" in run["errors"][0], run["errors"]
+    assert run["results"] == [None] and run["client_cpu_s"] is not None
