@@ -69,7 +69,7 @@ class Answer:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class AnswerDelta:
     """A piece of a streamed answer."""
 
@@ -177,21 +177,32 @@ class AnsweringService:
             yield from deltas
             yield replace(copy.deepcopy(answer), timings={"total_ms": _ms(started), "cached": 1.0})
             return
+        fresh = self._fresh(question, history, backend, answerer, notices, started)
+        if key is None:
+            yield from fresh  # closing this stream closes the generation (llama.cpp's one context) at once
+            return
         deltas = []
-        for item in self._fresh(question, history, backend, answerer, notices, started):
-            if isinstance(item, AnswerDelta):
-                deltas.append(item)
-            elif key:
-                self._answers.put(key, (tuple(deltas), copy.deepcopy(item)))
-            yield item
+        try:
+            for item in fresh:
+                if isinstance(item, AnswerDelta):
+                    deltas.append(item)
+                elif getattr(self.searcher, "version", None) == key[0]:  # answered from the index the key names
+                    self._answers.put(key, (tuple(deltas), copy.deepcopy(item)))
+                yield item
+        finally:
+            fresh.close()
 
     def _cache_key(self, question: str, history: list[dict], answerer: Answerer, notices: list[str]) -> tuple | None:
         """What a remembered answer is filed under; None when this answer is not to be remembered
         (a model's, which may differ each time; or no index version to tie it to)."""
         if answerer is not self.composer or notices or not self.settings.answer_cache_size:
             return None
-        status = getattr(self.searcher, "current_status", None)  # read afresh (≤ 1 s old): an import changes it
-        version = getattr(status(), "version", None) if status else None
+        if getattr(self.searcher, "version", None) is None:
+            return None  # a searcher without versions (the evals' recording one): nothing to tie an answer to
+        try:  # the status, read afresh (at most 1 s old): an import changes its version
+            version = self.searcher.current_status().version
+        except Exception:  # an unreadable index is the answer's own business, not the cache's
+            return None
         if version is None:
             return None
         return (version, question, tuple((m.get("role"), m.get("content")) for m in history))

@@ -212,25 +212,33 @@ def _start_server(args: list[str], env: dict, timeout_s: float = 180) -> tuple[s
     """Start a Gradio server and wait until it says it is ready (it serves its config). Nothing is
     asked of its endpoints, so the first answer request is the load's own. Returns the process, its
     url and the seconds it took to become ready."""
-    import httpx
-
     port = _free_port()
     env = {**env, "AQ_PORT": str(port), "AQ_HOST": "127.0.0.1", "NO_PROXY": "127.0.0.1,localhost"}
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL)
+    try:
+        return proc, url, _wait_ready(proc, url, args, timeout_s) - started
+    except BaseException:  # not ready, or Ctrl-C while waiting: never leave the server running
+        _stop(proc)
+        raise
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, args: list[str], timeout_s: float) -> float:
+    """When the server first served its config (perf_counter); raises when it exits or times out."""
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"`{' '.join(args)}` exited with {proc.returncode} before it was ready")
         try:
             if httpx.get(url + "config", timeout=2).status_code == 200:
-                return proc, url, time.perf_counter() - started
+                return time.perf_counter()
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            _stop(proc)
             raise RuntimeError(f"`{' '.join(args)}` was not ready within {timeout_s:.0f} s")
         time.sleep(0.2)
 
@@ -358,7 +366,7 @@ def api_load_in_child(url: str, conversations: list[tuple[str, str]], server_pid
         job.write_text(json.dumps({"url": url, "conversations": conversations, "server_pid": server_pid}), encoding="utf-8")
         proc = subprocess.run([sys.executable, "-m", "assistant.bench_clients", str(job), str(result)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              timeout=LOAD_TIMEOUT_S + 120, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
+                              timeout=2 * LOAD_TIMEOUT_S + 60, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
         if proc.returncode != 0 or not result.exists():
             tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
             raise RuntimeError(f"the load clients exited with {proc.returncode}: {tail[0][:300]}")

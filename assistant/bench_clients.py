@@ -2,9 +2,9 @@
 
 `bench.api_load` runs its 50 `gradio_client` sessions here rather than in the bench's own process,
 which by then holds the in-process service, torch, ONNX Runtime and (after the LLM figures) a local
-model: that process's heap and threads made the clients' CPU swing from round to round (the AQ
-rounds of one bench split into ~24 and ~32 answers/s with the server's own CPU unchanged). A clean
-process that imports only gradio_client is the same for both endpoints and for every round.
+model. The clients' CPU is most of the machine's work in a round; in a fresh process that imports
+gradio_client and assistant.bench (no models), it is the same for both endpoints and every round,
+whatever the bench measured before.
 
 Run as `python -m assistant.bench_clients JOB RESULT`: JOB is a JSON file with url, conversations
 and server_pid; the run's dict (bench.api_load) is written to RESULT as JSON.

@@ -136,10 +136,12 @@ def _resolve(question: str, history: list[dict], glossary: Glossary | None, doct
     """A standalone question and its intent; a follow-up borrows the previous turn's topic."""
     intent = classify(question, glossary, doctrine)
     previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-    # A question with no sprint words but a pronoun ("and what happens when it gets worse?") leans on
-    # the previous turn too, unless it names an off-topic subject of its own.
+    # A question with no sprint words but a pronoun ("and what happens when it gets worse?"), or one
+    # that asks what to train ("what should I work on?"), leans on the previous turn too, unless it
+    # names an off-topic subject of its own.
     borrows = is_follow_up(question, glossary) or (
-        intent.kind == "out_of_scope" and not names_off_topic(question, doctrine) and leans_on_previous(question))
+        intent.kind == "out_of_scope" and not names_off_topic(question, doctrine)
+        and (leans_on_previous(question) or bool(TRAINING.search(question))))
     if not previous or intent.kind in ("injection", "injury") or not borrows:
         return question, intent
     previous_intent = classify(previous, glossary, doctrine)

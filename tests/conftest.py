@@ -89,10 +89,11 @@ def glossary(indexed_settings):
 
 @pytest.fixture(scope="session")
 def service(indexed_settings, searcher, glossary):
-    """The real answering service (composer) over the session index."""
+    """The real answering service (composer) over the session index. It remembers no answers, so a
+    test's question is answered afresh whatever earlier tests asked (test_answering covers the cache)."""
     from assistant.answering import AnsweringService
 
-    return AnsweringService(indexed_settings, searcher, glossary)
+    return AnsweringService(indexed_settings.model_copy(update={"answer_cache_size": 0}), searcher, glossary)
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,19 @@ def test_follow_up_fix_that_carries_the_previous_topic(service, glossary):
     _no_plan(a.text)
 
 
+def test_what_should_i_work_on_after_a_feeling_carries_its_topic(service, glossary):
+    """No pronoun, no sprint word: asked after a sprint question it still asks what to train for it."""
+    first = "Why does my sprint feel heavy and rushed?"
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": service.answer(first).text}]
+    a = service.answer("What should I work on?", history)
+    assert a.scope == "in" and a.intent == "training" and "heavy" in a.question, (a.scope, a.intent, a.question)
+    assert {t.term for t in glossary.terms_in(a.text)}, a.text
+    assert judge_framing(a.text).verdict == "pass"
+    off_topic = [{"role": "user", "content": "What should I eat before a race?"},
+                 {"role": "assistant", "content": OUT_OF_SCOPE_TEXT}]
+    assert service.answer("What should I work on?", off_topic).scope == "out", "an off-topic turn lends no topic"
+
+
 def test_follow_up_underneath_after_a_feel_question(service):
     first = service.answer("My sprint feels heavy and rushed")
     history = [{"role": "user", "content": "My sprint feels heavy and rushed"}, {"role": "assistant", "content": first.text}]
@@ -376,16 +389,25 @@ def test_remembered_answers_are_kept_apart_by_conversation(indexed_settings, sea
     history = [{"role": "user", "content": "Why does my sprint feel heavy and rushed?"},
                {"role": "assistant", "content": service.answer("Why does my sprint feel heavy and rushed?").text}]
     followed = service.answer("What should I work on?", history).text
+    assert followed != alone, "the conversation changes this answer"
     fresh = _fresh_service(indexed_settings, searcher, glossary, answer_cache_size=0)
     assert followed == fresh.answer("What should I work on?", history).text
     assert alone == fresh.answer("What should I work on?").text
 
 
-def test_a_new_index_version_is_not_answered_from_the_old_one(indexed_settings, searcher, glossary, monkeypatch):
+def test_a_new_index_version_is_not_answered_from_the_old_one(indexed_settings, embeddings, glossary, monkeypatch):
+    from assistant.indexing import open_searcher
+
+    searcher = open_searcher(indexed_settings, embeddings)  # its own: the session's stays as it is
+    searcher.search("sprinting", 1)  # loaded, as `aq-coach serve` warms it
     service = _fresh_service(indexed_settings, searcher, glossary)
     service.answer("What is contributor timing?")
+    assert service.answer("What is contributor timing?").timings.get("cached") == 1.0
     status = searcher.current_status()
     monkeypatch.setattr(searcher, "current_status", lambda *a, **k: type(status)(**{**vars(status), "version": "v-next"}))
+    monkeypatch.setattr(searcher, "_refresh", lambda: None)  # the second before the searcher reloads
+    assert service.answer("What is contributor timing?").timings.get("cached") is None
+    # answered from the old index under the new version's name: not remembered as the new one's answer
     assert service.answer("What is contributor timing?").timings.get("cached") is None
 
 

@@ -157,3 +157,41 @@ def test_the_load_clients_run_in_a_process_of_their_own_and_report_what_failed()
     run = bench.api_load_in_child(f"http://127.0.0.1:{port}/", [("What is swing side?", "And the pushing side?")])
     assert run["latencies"] == [] and len(run["errors"]) == 1 and "connect" in run["errors"][0], run["errors"]
     assert run["results"] == [None] and run["client_cpu_s"] is not None
+
+
+def test_a_server_that_is_not_ready_in_time_is_stopped(monkeypatch):
+    from assistant import bench
+
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    with pytest.raises(RuntimeError, match="not ready within 1 s"):
+        bench._start_server(["-c", "import time; time.sleep(60)"], dict(os.environ), timeout_s=1)
+    assert started and started[0].poll() is not None, "the server that never got ready is not left running"
+
+
+def test_a_round_that_fails_stops_the_servers_it_started(monkeypatch):
+    from types import SimpleNamespace
+
+    from assistant import bench
+    from assistant.config import Settings
+
+    started, stopped = [], []
+
+    def fake_start(args, env):
+        if started:
+            raise RuntimeError("the second server exited with 1 before it was ready")
+        started.append(SimpleNamespace(pid=None))
+        return started[-1], "url", 0.1
+
+    monkeypatch.setattr(bench, "_start_server", fake_start)
+    monkeypatch.setattr(bench, "_stop", stopped.append)
+    service = SimpleNamespace(glossary=[SimpleNamespace(term="swing side")])
+    with pytest.raises(RuntimeError, match="second server"):
+        bench._api_load_figures(Settings(), Settings().data_dir, 2, service, lambda msg: None, rounds=2)
+    assert stopped == started

