@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +39,7 @@ def _load(model_path: str, n_ctx: int, threads: int, max_tokens: int, temperatur
         ) from None
     if not Path(model_path).is_file():
         raise BackendMissing(f"GGUF model {model_path} does not exist")
-    return ChatLlamaCpp(
+    model = ChatLlamaCpp(
         model_path=model_path,
         n_ctx=n_ctx,
         n_threads=threads,
@@ -48,6 +49,10 @@ def _load(model_path: str, n_ctx: int, threads: int, max_tokens: int, temperatur
         repeat_penalty=1.3,  # SmolLM2 otherwise loops on its own sentences
         verbose=False,
     )
+    # Left to Llama.__del__, the model is freed after the interpreter has torn down llama.cpp's
+    # bindings, and every exit prints a traceback; free it while they still stand.
+    atexit.register(model.client.close)
+    return model
 
 
 class LlamaCppBackend(ChatModelAnswerer):
