@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
     serve_torch_threads: int = Field(1, ge=0, le=64, description="CPU threads torch uses while `aq-coach serve` runs (0: torch's default): its encodes there are small (units without stored vectors, and questions when the ONNX export is unavailable) and do better on one thread beside concurrent clients; ingest keeps torch's default. Questions through ONNX always use one thread.")
     llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")
+    queue_status_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Seconds between the queue-position updates Gradio sends to waiting athletes. Gradio's "
+        "default sends every waiting request an update each time any request starts: messages grow with the square of the "
+        "queue, and under load the server and the clients spend their CPU on them instead of on answers.")
     host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
     auth: str | None = Field(None, description="'user:password' turns on the web UI's login.")

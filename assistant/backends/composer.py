@@ -26,7 +26,6 @@ from ..config import Settings
 from ..corpus import Glossary
 from ..doctrine import Doctrine
 from ..embeddings import as_vector
-from ..embeddings import cosine as _cosine
 from ..doctrine import load as load_doctrine
 from ..guard import judge_sentence, split_sentences
 from ..plan import QuestionPlan
@@ -77,6 +76,18 @@ class Candidate:
     follower: "Candidate | None" = None  # the next unit of its chunk, when that one carries on from it ("Instead, …")
     semantic: float = 0.0
     score: float = 0.0
+    norm2: float = 0.0   # vector @ vector, kept: every comparison needs it
+
+
+def _norm2(v) -> float:
+    return float(v @ v) if v is not None else 0.0
+
+
+def _cos(a, na: float, b, nb: float) -> float:
+    """embeddings.cosine, with each side's vector @ vector worked out once, not per comparison."""
+    if a is None or b is None or na <= 0 or nb <= 0:
+        return 0.0
+    return float(a @ b) / math.sqrt(na * nb)
 
 
 @dataclass
@@ -121,6 +132,9 @@ class Composer:
         self.embeddings = embeddings
         self.w = weights or ComposerWeights.from_settings()
         self._vectors: dict[str, tuple] = {}   # fallback embeddings, for hits that came without unit vectors
+        # Per unit (by identity: the searcher keeps its units for an index version): its words and its
+        # vector as an array with its norm, made once instead of in every answer that ranks it.
+        self._prepared: dict[int, tuple] = {}
         self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
 
     # -- the answerer interface (assistant.backends.Answerer) ------------------------------------
@@ -145,21 +159,31 @@ class Composer:
                 self._vectors[t] = tuple(v)
         return [self._vectors.get(t) for t in texts]
 
+    def _prepare(self, u: AnswerUnit) -> tuple:
+        """(unit, its tokens, its matching tokens, its vector as an array or None, that vector's norm²)."""
+        entry = self._prepared.get(id(u))
+        if entry is None or entry[0] is not u:
+            if len(self._prepared) > 20000:
+                self._prepared.clear()  # bounded: a new index version brings new units
+            vector = as_vector(u.vector)
+            entry = (u, frozenset(tokenize(u.text)), frozenset(tokenize(u.match_text)), vector, _norm2(vector))
+            self._prepared[id(u)] = entry
+        return entry
+
     def candidates(self, hits: list[SearchHit]) -> list[Candidate]:
         out: list[Candidate] = []
         for rank, hit in enumerate(hits):
             units = hit.units if hit.units is not None else _fallback_units(hit.kind, hit.section, hit.body, hit.question, self.doctrine)
-            mine = [Candidate(u, hit.id, rank, frozenset(tokenize(u.text)), u.vector, matched=frozenset(tokenize(u.match_text)))
-                    for u in units]
+            mine = [Candidate(u, hit.id, rank, tokens, vector, matched=matched, norm2=norm2)
+                    for u, tokens, matched, vector, norm2 in map(self._prepare, units)]
             for first, second in zip(mine, mine[1:]):
                 if second.unit.follows or _CARRIES_ON.match(second.unit.text):
                     first.follower = second
             out.extend(mine)
         lacking = [c for c in out if c.vector is None]
         for c, v in zip(lacking, self._embed([c.unit.match_text for c in lacking])):
-            c.vector = v
-        for c in out:
-            c.vector = as_vector(c.vector)  # compared many times while the answer is written
+            c.vector = as_vector(v)  # compared many times while the answer is written
+            c.norm2 = _norm2(c.vector)
         return out
 
     def _query_tokens(self, plan: QuestionPlan) -> set:
@@ -172,9 +196,10 @@ class Composer:
         w, d = self.w, self.doctrine
         query = self._query_tokens(plan)
         named = [t.lower().replace("-", " ") for t in plan.named]
+        qn = _norm2(qvec)
         for c in cands:
             u = c.unit
-            c.semantic = _cosine(qvec, c.vector)
+            c.semantic = _cos(qvec, qn, c.vector, c.norm2)
             lexical = len(query & c.matched) / math.sqrt(max(1, len(query)) * max(1, len(c.matched)))
             c.score = (w.semantic_weight * c.semantic + w.lexical_weight * lexical
                        + w.rank_weight / (1 + c.rank) + w.kind_bonus.get(u.kind, 0.0))
@@ -375,15 +400,23 @@ class Composer:
             pool = [c for c in pool if (c.semantic >= self.w.gap_support_cosine and own & c.tokens)
                     or any(t in c.unit.text.lower().replace("-", " ") for t in named)][:1]
         lam = self.w.mmr_lambda
+        # Each candidate's greatest similarity to what the answer says, brought up to date with only
+        # the vectors added since the last pick (the answer only grows).
+        similar: dict[int, float] = {}
+        compared = 0
         while pool and (answer.words < self.w.min_words or not answer.cited):
-            def mmr(c: Candidate) -> float:
-                similar = max((_cosine(c.vector, v) for v in answer.vectors if v is not None), default=0.0)
-                return lam * c.score - (1 - lam) * similar
-            best = max(pool, key=mmr)
+            added, compared = answer.vectors[compared:], len(answer.vectors)
+            for c in pool:
+                for v, n in added:
+                    if v is not None:
+                        s = _cos(c.vector, c.norm2, v, n)
+                        if id(c) not in similar or s > similar[id(c)]:
+                            similar[id(c)] = s
+            best = max(pool, key=lambda c: lam * c.score - (1 - lam) * similar.get(id(c), 0.0))
             pool.remove(best)
             if answer.overlaps(best) or (best.semantic < self.w.support_cosine and answer.words >= 40 and answer.cited):
                 continue
-            if any(_cosine(best.vector, v) >= self.w.paraphrase_cosine for v in answer.vectors if v is not None):
+            if any(_cos(best.vector, best.norm2, v, n) >= self.w.paraphrase_cosine for v, n in answer.vectors if v is not None):
                 continue  # the same point in other words
             if answer.words + len(best.unit.text.split()) > self.w.max_words:
                 continue
@@ -396,7 +429,7 @@ class _Draft:
     def __init__(self) -> None:
         self.pieces: list[tuple[str, str]] = []
         self.tokens: list[frozenset] = []
-        self.vectors: list = []
+        self.vectors: list[tuple] = []   # (vector, its norm²) of each unit quoted
         self.cited: list[str] = []
         self.sources: list[Candidate] = []   # the units quoted, in order
         self.words = 0
@@ -427,7 +460,7 @@ class _Draft:
         self.sources.append(c)
         if c.follower is not None and c.follower not in self.sources and not self.overlaps(c.follower):
             self.cite(c.follower, following=True)  # "… do not usually feel X." + "Instead, they feel the combined result …"
-        self.vectors.append(c.vector)
+        self.vectors.append((c.vector, c.norm2))
 
     def finish(self) -> Composition:
         return Composition("\n\n".join(t for t, _ in self.pieces), list(self.pieces))
