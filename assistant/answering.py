@@ -77,6 +77,11 @@ class AnswerDelta:
     buffered: bool = False   # the rest of the answer is written already (the composer's): a client may wait for it
 
 
+# How long an athlete's request waits for the same answer being composed for another before composing
+# it too (a composer answer takes milliseconds; this only bounds a stuck one).
+SAME_ANSWER_WAIT_S = 10.0
+
+
 class _AnswerCache:
     """The most recent composer answers (settings.answer_cache_size), shared by the server's threads."""
 
@@ -84,6 +89,22 @@ class _AnswerCache:
         self.size = size
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._composing: dict[tuple, threading.Event] = {}  # keys being composed now, set when done
+
+    def claim(self, key: tuple) -> threading.Event | None:
+        """None when the caller is now composing key's answer (it must release(key) after);
+        otherwise the event that the thread composing it sets when it is done."""
+        with self._lock:
+            event = self._composing.get(key)
+            if event is None:
+                self._composing[key] = threading.Event()
+            return event
+
+    def release(self, key: tuple) -> None:
+        with self._lock:
+            event = self._composing.pop(key, None)
+        if event is not None:
+            event.set()
 
     def get(self, key: tuple):
         with self._lock:
@@ -172,6 +193,13 @@ class AnsweringService:
         answerer = self.answerer(backend)
         key = self._cache_key(question, history, answerer, notices)
         cached = self._answers.get(key) if key else None
+        composing = False
+        if key and cached is None:
+            # Athletes asking the same thing at once (the page's examples) share one composition.
+            waiting = self._answers.claim(key)
+            composing = waiting is None
+            if waiting is not None and waiting.wait(SAME_ANSWER_WAIT_S):
+                cached = self._answers.get(key)  # None when that composition was not remembered: compose it here
         if cached is not None:
             deltas, answer = cached
             yield from deltas
@@ -181,6 +209,14 @@ class AnsweringService:
         if key is None:
             yield from fresh  # closing this stream closes the generation (llama.cpp's one context) at once
             return
+        try:
+            yield from self._remembered(key, fresh)
+        finally:
+            if composing:
+                self._answers.release(key)
+
+    def _remembered(self, key: tuple, fresh: Iterator[AnswerDelta | Answer]) -> Iterator[AnswerDelta | Answer]:
+        """fresh, passed through; its deltas and Answer are remembered under key."""
         deltas = []
         try:
             for item in fresh:

@@ -420,3 +420,41 @@ def test_model_answers_and_size_zero_are_never_remembered(indexed_settings, sear
     off = _fresh_service(indexed_settings, searcher, glossary, answer_cache_size=0)
     off.answer("What is swing-side thrust?")
     assert off.answer("What is swing-side thrust?").timings.get("cached") is None
+
+
+def test_the_same_question_asked_at_once_is_composed_once(indexed_settings, searcher, glossary, monkeypatch):
+    import threading
+    import time
+
+    service = _fresh_service(indexed_settings, searcher, glossary)
+    composed = []
+    original = service.composer.compose
+
+    def slow_compose(*args, **kwargs):
+        composed.append(args)
+        time.sleep(0.3)  # long enough for every other athlete's request to arrive meanwhile
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service.composer, "compose", slow_compose)
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(service.answer("What is swing-side thrust?"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(answers) == 4 and len({a.text for a in answers}) == 1
+    assert len(composed) == 1, "one composition served all four"
+    assert sum(a.timings.get("cached") == 1.0 for a in answers) == 3
+
+
+def test_an_answer_abandoned_halfway_leaves_nobody_waiting_for_it(indexed_settings, searcher, glossary):
+    import time
+
+    service = _fresh_service(indexed_settings, searcher, glossary)
+    stream = service.stream("What is contributor timing?")
+    next(stream)  # the athlete closed the page after the first piece
+    stream.close()
+    started = time.monotonic()
+    answer = service.answer("What is contributor timing?")
+    assert time.monotonic() - started < 5, "the next athlete composes it at once"
+    assert answer.timings.get("cached") is None and answer.text
