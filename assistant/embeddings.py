@@ -263,10 +263,17 @@ def as_vector(v):
     return None if v is None else np.asarray(v, dtype=np.float32)
 
 
-def cosine(a, b) -> float:
-    """Cosine similarity of two vectors (0.0 when either is missing or zero)."""
+def norm2(v) -> float:
+    """v @ v (0.0 for a missing vector): kept beside a vector compared many times, for cosine."""
+    return 0.0 if v is None else float(as_vector(v) @ as_vector(v))
+
+
+def cosine(a, b, na: float | None = None, nb: float | None = None) -> float:
+    """Cosine similarity of two vectors (0.0 when either is missing or zero). na and nb, when
+    given, are their norm2s, so a vector compared many times is not squared each time."""
     if a is None or b is None:
         return 0.0
     a, b = as_vector(a), as_vector(b)
-    na, nb = float(a @ a), float(b @ b)
+    na = float(a @ a) if na is None else na
+    nb = float(b @ b) if nb is None else nb
     return float(a @ b) / math.sqrt(na * nb) if na > 0 and nb > 0 else 0.0

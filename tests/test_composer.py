@@ -353,16 +353,15 @@ def test_no_answer_repeats_itself(answers):
                 assert len(s & t) / min(len(s), len(t)) < 0.8, a.text
 
 
-def test_the_composers_cosine_is_exactly_the_embeddings_cosine():
+def test_cosine_with_kept_norms_is_exactly_the_plain_cosine():
     """The composer keeps each vector's norm instead of working it out per comparison; its scores
     and its choices between close candidates must not move by a single bit for that."""
     import numpy as np
 
-    from assistant.backends.composer import _cos, _norm2
-    from assistant.embeddings import as_vector, cosine
+    from assistant.embeddings import as_vector, cosine, norm2
 
     rng = np.random.default_rng(7)
     vectors = [as_vector(rng.normal(size=384)) for _ in range(20)] + [as_vector(np.zeros(384)), None]
     for a in vectors:
         for b in vectors:
-            assert _cos(a, _norm2(a), b, _norm2(b)) == cosine(a, b)
+            assert cosine(a, b, norm2(a), norm2(b)) == cosine(a, b)

@@ -25,7 +25,7 @@ from functools import lru_cache
 from ..config import Settings
 from ..corpus import Glossary
 from ..doctrine import Doctrine
-from ..embeddings import as_vector
+from ..embeddings import as_vector, cosine, norm2
 from ..doctrine import load as load_doctrine
 from ..guard import judge_sentence, split_sentences
 from ..plan import QuestionPlan
@@ -77,17 +77,6 @@ class Candidate:
     semantic: float = 0.0
     score: float = 0.0
     norm2: float = 0.0   # vector @ vector, kept: every comparison needs it
-
-
-def _norm2(v) -> float:
-    return float(v @ v) if v is not None else 0.0
-
-
-def _cos(a, na: float, b, nb: float) -> float:
-    """embeddings.cosine, with each side's vector @ vector worked out once, not per comparison."""
-    if a is None or b is None or na <= 0 or nb <= 0:
-        return 0.0
-    return float(a @ b) / math.sqrt(na * nb)
 
 
 @dataclass
@@ -166,7 +155,7 @@ class Composer:
             if len(self._prepared) > 20000:
                 self._prepared.clear()  # bounded: a new index version brings new units
             vector = as_vector(u.vector)
-            entry = (u, frozenset(tokenize(u.text)), frozenset(tokenize(u.match_text)), vector, _norm2(vector))
+            entry = (u, frozenset(tokenize(u.text)), frozenset(tokenize(u.match_text)), vector, norm2(vector))
             self._prepared[id(u)] = entry
         return entry
 
@@ -183,7 +172,7 @@ class Composer:
         lacking = [c for c in out if c.vector is None]
         for c, v in zip(lacking, self._embed([c.unit.match_text for c in lacking])):
             c.vector = as_vector(v)  # compared many times while the answer is written
-            c.norm2 = _norm2(c.vector)
+            c.norm2 = norm2(c.vector)
         return out
 
     def _query_tokens(self, plan: QuestionPlan) -> set:
@@ -196,10 +185,10 @@ class Composer:
         w, d = self.w, self.doctrine
         query = self._query_tokens(plan)
         named = [t.lower().replace("-", " ") for t in plan.named]
-        qn = _norm2(qvec)
+        qn = norm2(qvec)
         for c in cands:
             u = c.unit
-            c.semantic = _cos(qvec, qn, c.vector, c.norm2)
+            c.semantic = cosine(qvec, c.vector, qn, c.norm2)
             lexical = len(query & c.matched) / math.sqrt(max(1, len(query)) * max(1, len(c.matched)))
             c.score = (w.semantic_weight * c.semantic + w.lexical_weight * lexical
                        + w.rank_weight / (1 + c.rank) + w.kind_bonus.get(u.kind, 0.0))
@@ -409,14 +398,14 @@ class Composer:
             for c in pool:
                 for v, n in added:
                     if v is not None:
-                        s = _cos(c.vector, c.norm2, v, n)
+                        s = cosine(c.vector, v, c.norm2, n)
                         if id(c) not in similar or s > similar[id(c)]:
                             similar[id(c)] = s
             best = max(pool, key=lambda c: lam * c.score - (1 - lam) * similar.get(id(c), 0.0))
             pool.remove(best)
             if answer.overlaps(best) or (best.semantic < self.w.support_cosine and answer.words >= 40 and answer.cited):
                 continue
-            if any(_cos(best.vector, best.norm2, v, n) >= self.w.paraphrase_cosine for v, n in answer.vectors if v is not None):
+            if any(cosine(best.vector, v, best.norm2, n) >= self.w.paraphrase_cosine for v, n in answer.vectors if v is not None):
                 continue  # the same point in other words
             if answer.words + len(best.unit.text.split()) > self.w.max_words:
                 continue
