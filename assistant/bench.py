@@ -466,10 +466,12 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
     p95_ratio = aq["p95_ms"] / trivial["p95_ms"] if aq["p95_ms"] and trivial["p95_ms"] else float("nan")
     meets = (aq["errors"] == 0 and aq["wrong_answers"] == 0 and share >= TARGET_THROUGHPUT_SHARE
              and p95_ratio <= TARGET_P95_RATIO)
+    interval = share_interval(runs["api_load_trivial"], runs["api_load_aq"])
     ratio = {"name": "api_load_ratio", "p50_ms": None, "p95_ms": None, "value": round(share, 3),
              "unit": "aq/trivial answers/s", "throughput_share": round(share, 3), "p95_ratio": round(p95_ratio, 3),
              "target_throughput_share": TARGET_THROUGHPUT_SHARE, "target_p95_ratio": TARGET_P95_RATIO,
-             "meets_target": meets, "round_shares": _round_shares(trivial["runs"], aq["runs"])}
+             "meets_target": meets, "round_shares": _round_shares(trivial["runs"], aq["runs"]),
+             "throughput_share_interval": interval}
     for f in (trivial, aq):
         say(f"  {f['name']:<17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms  {f['answers_per_s']} answers/s  "
             f"errors {f['errors']}" + (f"  wrong answers {f['wrong_answers']}" if "wrong_answers" in f else ""))
@@ -477,7 +479,32 @@ def _api_load_figures(settings: Settings, data_dir: Path, sessions: int, service
         f"p95 {p95_ratio:.2f}× (target ≤ {TARGET_P95_RATIO}×): {'met' if meets else 'NOT met'}"
         + (f"; round by round {min(ratio['round_shares']):.0%}-{max(ratio['round_shares']):.0%}"
            if len(ratio["round_shares"]) > 1 else ""))
+    if interval:
+        inside = interval[0] < TARGET_THROUGHPUT_SHARE <= interval[1]
+        say(f"  throughput share, 90% interval over the rounds: {interval[0]:.0%}-{interval[1]:.0%}"
+            + ("; the target lies inside it, so this run cannot settle it (more rounds narrow it: --load-rounds)"
+               if inside else ""))
     return [trivial, aq, ratio]
+
+
+def share_interval(trivial_runs: list[dict], aq_runs: list[dict], level: float = 0.9, draws: int = 2000,
+                   seed: int = 0) -> list[float] | None:
+    """How far the pooled AQ/trivial throughput share can be trusted: a bootstrap interval over
+    rounds (each round's pair of runs is resampled together, as the alternating order made them
+    comparable), or None with fewer than two rounds. Seeded, so a report is reproducible."""
+    pairs = [(len(t["latencies"]), t["wall_s"], len(a["latencies"]), a["wall_s"]) for t, a in zip(trivial_runs, aq_runs)
+             if t["latencies"] and a["latencies"] and t["wall_s"] > 0 and a["wall_s"] > 0]
+    if len(pairs) < 2:
+        return None
+    rng = random.Random(seed)
+    shares = []
+    for _ in range(draws):
+        drawn = [rng.choice(pairs) for _ in pairs]
+        trivial_rate = sum(p[0] for p in drawn) / sum(p[1] for p in drawn)
+        shares.append(sum(p[2] for p in drawn) / sum(p[3] for p in drawn) / trivial_rate)
+    shares.sort()
+    tail = (1 - level) / 2
+    return [round(shares[int(tail * (draws - 1))], 3), round(shares[int((1 - tail) * (draws - 1))], 3)]
 
 
 def _say_round(say, n: int, rounds: int, name: str, took: float, run: dict, sessions: int) -> None:

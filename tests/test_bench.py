@@ -99,6 +99,8 @@ def test_bench_quick_api_load_against_the_trivial_endpoint(quick_figures):
     ratio = by_name["api_load_ratio"]
     assert _number(ratio["throughput_share"]) and _number(ratio["p95_ratio"]), ratio
     assert len(ratio["round_shares"]) == 2 and all(_number(x) and x > 0 for x in ratio["round_shares"]), ratio
+    low, high = ratio["throughput_share_interval"]
+    assert low <= ratio["throughput_share"] <= high, ratio
     assert isinstance(ratio["meets_target"], bool), ratio  # measured and reported, not asserted
     print(f"api load: AQ {aq['answers_per_s']} answers/s p95 {aq['p95_ms']} ms; trivial "
           f"{by_name['api_load_trivial']['answers_per_s']} answers/s p95 {by_name['api_load_trivial']['p95_ms']} ms; "
@@ -140,8 +142,33 @@ def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
     assert [kind for kind, _ in events] == ["start", "start", "load", "load"] * 4
     # rounds in the order run: trivial 20, aq 18 | aq 19, trivial 20 | trivial 22, aq 20 | aq 18, trivial 18
     assert ratio["round_shares"] == [0.9, 0.95, 0.909, 1.0]
+    low, high = ratio["throughput_share_interval"]
+    assert 0.9 <= low <= ratio["throughput_share"] <= high <= 1.0
     assert trivial["rounds"] == aq["rounds"] == 4
     assert ratio["throughput_share"] == round(aq["answers_per_s"] / trivial["answers_per_s"], 3)
+
+
+def _run(answers: int, rate: float) -> dict:
+    return {"latencies": [100.0] * answers, "wall_s": answers / rate}
+
+
+def test_the_share_interval_brackets_the_pooled_share_within_the_rounds_range():
+    """The bootstrap interval over rounds: it holds the pooled share, never leaves the range of the
+    single rounds' shares (a pooled share is a weighted mean of them), narrows to a point when
+    every round agrees, and is the same on every call."""
+    from assistant.bench import share_interval
+
+    trivial = [_run(100, r) for r in (20.0, 20.0, 22.0, 18.0, 25.0, 19.0)]
+    aq = [_run(100, r) for r in (18.0, 19.0, 20.0, 18.0, 20.0, 19.5)]
+    shares = [a / t for a, t in zip((18.0, 19.0, 20.0, 18.0, 20.0, 19.5), (20.0, 20.0, 22.0, 18.0, 25.0, 19.0))]
+    pooled = (600 / sum(r["wall_s"] for r in aq)) / (600 / sum(r["wall_s"] for r in trivial))
+    low, high = share_interval(trivial, aq)
+    assert min(shares) - 1e-3 <= low <= pooled <= high <= max(shares) + 1e-3
+    assert high - low > 0.02  # these rounds disagree: the interval says so
+    assert share_interval(trivial, aq) == [low, high]
+    same = share_interval([_run(100, 20.0)] * 5, [_run(100, 19.0)] * 5)
+    assert same == [0.95, 0.95]
+    assert share_interval(trivial[:1], aq[:1]) is None  # one round says nothing about its own spread
 
 
 def test_the_load_clients_run_in_a_process_of_their_own_and_report_what_failed():
