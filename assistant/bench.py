@@ -196,9 +196,10 @@ TARGET_THROUGHPUT_SHARE = 0.9
 TARGET_P95_RATIO = 1.2
 # Rounds per endpoint in a full bench. The same trivial endpoint measured against itself swung
 # 20.9-28.5 answers/s from round to round (the clients' own CPU, 6-10 s a round, is most of the
-# machine's work), and one round's AQ/trivial share ran from 64% to 136%. Over 8 rounds the 90%
-# interval of the pooled share was still about ±10 points wide; over 16, about ±6.
-LOAD_ROUNDS = 16
+# machine's work), and one round's AQ/trivial share ran from 61% to 136%. The 90% interval of the
+# pooled share was about ±10 points wide over 8 rounds, ±6 over 16 and ±4 over 40: a share a few
+# points above the 90% target needs 40 to be told from one below it (about 20 minutes).
+LOAD_ROUNDS = 40
 
 
 def load_conversations(sessions: int, terms: list[str]) -> list[tuple[str, str]]:

@@ -461,7 +461,7 @@ def eval_cmd(
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Smaller synthetic corpus; finishes in under a minute."),
     load_rounds: int | None = typer.Option(None, "--load-rounds", min=1, max=50,
-                                    help="API load rounds per endpoint (default 16, 1 with --quick). One round's share "
+                                    help="API load rounds per endpoint (default 40, about 20 minutes; 1 with --quick). One round's share "
                                          "swings ±25% on 2 cores; the report gives a 90% interval over the rounds, "
                                          "and more rounds narrow it."),
     as_json: bool = JSON_OPT,
