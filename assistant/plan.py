@@ -1,9 +1,13 @@
 """The question plan: what one turn asks, worked out once, read by every later step.
 
-A plan holds the standalone question (a follow-up made whole), the kind of answer it wants, the
-AQ terms it names, the stance it asks about (sprinting improving or disrupted), the topics it
-names that AQ's articles don't cover, and, for a two-part question, the plan of each part.
-Retrieval, the composer, the LLM prompt and the guard read the plan; nothing classifies again.
+A plan holds the standalone question (a follow-up made whole), the kind of ask (see
+`plan_model.KINDS`), the AQ terms it targets, the stance it asks about (sprinting improving or
+disrupted), the topics it names that AQ's articles don't cover, and, for a two-part question, the
+plan of each part. The kind, the stance, whether a question leans on the previous turn and the
+terms it implies are predicted by a model trained on labelled athlete questions
+(`assistant.plan_model`); patterns remain only for lexical facts (the glossary terms a question
+names, not-covered and off-topic words, injury and injection). Retrieval, the composer, the LLM
+prompt and the guard read the plan; nothing classifies again.
 """
 
 from __future__ import annotations
@@ -14,71 +18,49 @@ from dataclasses import dataclass, replace
 
 from .corpus import Glossary
 from .doctrine import Doctrine
-from .scope import TRAINING, Intent, classify, is_follow_up, leans_on_previous, named_terms, names_off_topic
+from .plan_model import KINDS, SAFE_KIND, Featurizer, PlanModel, Prediction, the_ask
+from .scope import INJECTION, named_terms
 
-KINDS = ("yes_no", "definition", "why", "how_to", "comparison", "feel_good", "feel_bad", "about_aq", "out_of_scope")
-
-_YES_NO = re.compile(r"^\W*(?:\w+[,:]\s+)?(is|are|am|was|were|do|does|did|can|could|should|shall|will|would|has|have|"
-                     r"isn'?t|aren'?t|doesn'?t|don'?t|won'?t|shouldn'?t)\b", re.I)
-_DEFINE = re.compile(r"\b(what(?:'s| is| are| does)\b(?!.*\b(?:going on|happening|behind|changing|improving|different)\b)|"
-                     r"define|definition|meaning of|mean by|what do (?:you|they|people|coaches) mean|in (?:simple|plain) "
-                     r"(?:words|english|terms)|break it down|fancy way of saying|refer to|talk(?:s|ing)? about)", re.I)
-_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind|changing|improving)|how come|what causes|"
-                  r"how does aq explain|what explains|could something else)\b", re.I)
-_COMPARE = re.compile(r"\b(difference between|differ\w*|vs\.?|versus|compared? (?:to|with)|which (?:one )?(?:is|matters|"
-                      r"counts) (?:more|better)|(?:or|and) [^?]{1,40}which (?:one )?is better|which (?:one )?is better)\b", re.I)
-_ABOUT_AQ = re.compile(r"^\W*(?:so\s+)?(?:what|who)(?:'s| is| are)\s+aq\W*$|\b(?:what|who) is aq\b|\b(?:aq'?s|the aq) "
-                       r"(?:approach|system|method|philosophy)\b|\babout aq\b|\baq\b.{0,40}\bdifferent from\b", re.I)
-# "…mean, and what should I work on?": a second question joined to the first.
+# "…mean, and what should I work on?": a second question joined to the first (sentence structure,
+# not a kind of ask: each part is then planned by the model).
 _SECOND = re.compile(r"(?:,?\s+and\s+|\?\s+|;\s+)(?=(?:what|how|why|should|is|are|does|do|can|when|which)\b)", re.I)
+_ASKS = re.compile(r"(?:^|[.?!]['\"\u2019\u201d]?\s+)(?:what|how|why|should|is|are|does|do|can|when|which)\b|\?", re.I)
+# A contrast compares two situations, and says so ("…but…", "…while…", "than", "vs"): a lexical fact
+# the answer's shape relies on, since it describes both sides.
+_TWO_SITUATIONS = re.compile(r"\b(but|while|whereas|vs|versus|than|compared|yet|though|although|instead|other (?:days|times)"
+                             r"|differen\w*|same|then|until|after|before|once)\b", re.I)
+_NO_TARGETS = ("greeting", "out_of_scope", "not_covered")   # kinds that target no AQ term of a previous turn
+_NEGATION = re.compile(r"\b(not|no|never|isn'?t|aren'?t|doesn'?t|don'?t|without)\b|n't\b", re.I)
 
 
 @dataclass(frozen=True)
 class QuestionPlan:
     question: str                    # as the athlete asked it (cleaned)
     standalone: str                  # the question with a follow-up's missing context filled in
-    kind: str                        # one of KINDS
-    intent: str                      # scope's coaching intent (doctrine, feel, term, training, injection, injury …)
-    terms: tuple[str, ...] = ()      # AQ terms named (first) or implied by everyday words
+    kind: str                        # one of plan_model.KINDS
+    intent: str                      # injection | injury | out_of_scope | greeting | doctrine | term | feel | training | general
+    terms: tuple[str, ...] = ()      # AQ terms targeted: named first, then implied
     named: tuple[str, ...] = ()      # AQ terms the question names itself
     stance: str = ""                 # improving | disrupted | "" (neither)
     gaps: tuple[str, ...] = ()       # not-covered topics the question names (doctrine.yaml: not_covered)
     parts: tuple["QuestionPlan", ...] = ()   # a two-part question: each part's plan
     in_scope: bool = True
+    confidence: float = 1.0          # the model's probability for the kind
+    follows: bool = False            # it leans on the previous turn
+    why: str = ""                    # why the plan took a safe shape, when it did
+    model_kind: str = ""             # the model's own best kind (kind differs when the plan took a safe shape)
 
     @property
     def wants_training(self) -> bool:
-        return self.kind == "how_to" or bool(TRAINING.search(self.standalone))
+        return self.kind == "work_on"
 
     def as_dict(self) -> dict:
-        return {"standalone": self.standalone, "kind": self.kind, "intent": self.intent, "terms": list(self.terms),
-                "stance": self.stance, "gaps": list(self.gaps), "parts": [p.standalone for p in self.parts]}
-
-
-def answer_kind(question: str, intent: Intent, stance: str) -> str:
-    """Which kind of answer the question wants (see KINDS)."""
-    if not intent.in_scope:
-        return "out_of_scope"
-    if _ABOUT_AQ.search(question):
-        return "about_aq"
-    if intent.kind == "feel" or (stance and re.search(r"\b(feel\w*|felt)\b", question, re.I)):
-        return "feel_bad" if (intent.feel == "bad" or stance == "disrupted") and intent.feel != "good" else "feel_good"
-    if _COMPARE.search(question):
-        return "comparison"
-    if _DEFINE.search(question) and (intent.kind == "term" or not TRAINING.search(question)):
-        return "definition"
-    if TRAINING.search(question) and not _YES_NO.match(question):
-        return "how_to"
-    if _WHY.search(question):
-        return "why"
-    if _YES_NO.match(question) or re.search(r"\b(is (?:he|she|it|that) right|is that (?:a )?\w+ sign|right\?)", question, re.I):
-        return "yes_no"
-    if intent.kind == "training":
-        return "how_to"
-    return "why"
-
-
-_ASKS = re.compile(r"(?:^|[.?!]\s+)(?:what|how|why|should|is|are|does|do|can|when|which)\b|\?", re.I)
+        out = {"standalone": self.standalone, "kind": self.kind, "intent": self.intent, "terms": list(self.terms),
+               "stance": self.stance, "gaps": list(self.gaps), "parts": [p.standalone for p in self.parts],
+               "confidence": round(self.confidence, 3), "follows": self.follows}
+        if self.why:
+            out["why"] = self.why
+        return out
 
 
 def _parts(question: str) -> list[str]:
@@ -95,73 +77,184 @@ def _parts(question: str) -> list[str]:
     return [head if head.endswith("?") else head + "?", tail]
 
 
-def the_ask(question: str) -> str:
-    """The sentences that ask ("…my arms cross my body. Is he right?" → "Is he right?"); the whole
-    question when none ends in "?". What comes before them is context, not what is asked."""
-    sentences = re.split(r"(?<=[.?!])\s+", question.strip())
-    asks = [s for s in sentences if s.rstrip().endswith("?")]
-    return " ".join(asks) if asks and len(asks) < len(sentences) else question
+class QuestionPlanner:
+    """Plans turns with a trained PlanModel; `embed` gives MiniLM vectors for a list of texts."""
+
+    def __init__(self, model: PlanModel, glossary: Glossary | None, doctrine: Doctrine,
+                 embed: Callable[[list[str]], list], confidence_floor: float = 0.3) -> None:
+        self.model = model
+        self.glossary = glossary or Glossary([])
+        self.doctrine = doctrine
+        self.embed = embed
+        self.floor = confidence_floor
+        self.featurizer = featurizer(self.glossary, doctrine)
+
+    def predict(self, question: str, previous: str = "") -> Prediction:
+        texts = [question, previous] if previous else [question]
+        vectors = self.embed(texts)
+        row = self.featurizer.row(question, previous, vectors[0], vectors[1] if previous else None)
+        return self.model.predict_rows(row[None, :])[0]
+
+    def plan(self, question: str, history: list[dict], condense: Callable[[str], str | None] | None = None) -> QuestionPlan:
+        """The plan for one turn. `condense` (an LLM, when there is one) rewrites a follow-up as a
+        standalone question; without it, the previous question is put in front of the follow-up."""
+        previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+        plan = self._plan_one(question, previous, condense)
+        if plan.in_scope and plan.intent != "injection" and plan.kind not in ("about_aq", "greeting"):
+            pieces = _parts(question)
+            if pieces:
+                parts = tuple(self._plan_one(p, previous if n == 0 else pieces[0], None, part=True)
+                              for n, p in enumerate(pieces))
+                plan = replace(plan, parts=parts, gaps=tuple(dict.fromkeys(g for p in parts for g in p.gaps)))
+        return plan
+
+    def _terms(self, text: str, predicted: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        named = tuple(named_terms(text, self.glossary))
+        known = {t.term for t in self.glossary}
+        return named, named + tuple(t for t in predicted if t not in named and t in known)
+
+    def _plan_one(self, question: str, previous: str, condense, *, part: bool = False) -> QuestionPlan:
+        p = self.predict(question, previous)
+        follows = bool(previous) and p.follows and not part
+        named, terms = self._terms(question, p.terms)
+        standalone = question
+        before = self.predict(previous) if previous and not part else None
+        everyday = tuple(t.term for t in self.glossary.expansions(question))
+        lends_nothing = before is not None and before.kind == "out_of_scope" and not named and not everyday
+        if (lends_nothing and (follows or not terms) and not INJECTION.search(question)
+                and not self.doctrine.injury.search(question)):
+            # "how do I fix that?" after "what should I eat?": an off-topic turn lends no topic
+            return QuestionPlan(question, question, "out_of_scope", "out_of_scope", in_scope=False,
+                                confidence=p.kind_confidence, follows=True)
+        if follows:
+            # "ok what about knee drive then?" names its own topic: the previous question would only blur it
+            everyday_topic = tuple(t for t in everyday if t in terms)
+            standalone = (question if named else f"{question} ({', '.join(everyday_topic)})" if everyday_topic
+                          else f"{previous} {question}")
+            condensed = condense(question) if condense is not None else None
+            if condensed and 8 <= len(condensed) <= 400:
+                standalone = condensed.splitlines()[0]
+        if previous and not part and not named and (follows or not terms) and p.kind not in _NO_TARGETS:
+            # "how can I tell if mine is improving?": the previous turn's terms
+            before_named, before_terms = self._terms(previous, before.terms)
+            terms = tuple(dict.fromkeys(terms + before_terms))
+            named = before_named
+        if p.kind in _NO_TARGETS:
+            terms = named if p.kind == "not_covered" else ()
+        kind, why = p.kind, ""
+        if kind == "contrast" and not _TWO_SITUATIONS.search(question):
+            # one situation described: the model's next reading ("why does it feel smooth on good days?")
+            kind = next(k for k, _ in p.ranked_kinds if k != "contrast")
+            why = "one situation, not two: " + ", ".join(f"{k} {pr:.2f}" for k, pr in p.ranked_kinds)
+        elif p.kind_confidence < self.floor:
+            # a safe general shape: how it feels and what is underneath, on the side the question is on,
+            # or else the passage closest to the question
+            kind = "why_feel" if p.stance else SAFE_KIND
+            why = "unsure of the kind of ask: " + ", ".join(f"{k} {pr:.2f}" for k, pr in p.ranked_kinds)
+        if (kind != "out_of_scope" and self.doctrine.out_of_scope.search(question) and not named and not everyday
+                and not INJECTION.search(question)):
+            # "give me a half-marathon pace plan": an off-topic subject and no sprint-system word at all
+            kind, why = "out_of_scope", why or "an off-topic subject with no AQ term"
+        gaps = self._gaps(the_ask(question), kind, terms)
+        stance = p.stance
+        if not stance and kind in ("signs", "why_feel"):
+            # the model saw no side; the doctrine's stance words may ("…start breaking down?")
+            lexical = self.doctrine.stance_of(question)
+            stance = lexical if lexical in ("improving", "disrupted") else ""
+        intent, in_scope = self._intent(question, kind, terms)
+        if intent == "injection":
+            kind = "pushback"
+        return QuestionPlan(question, standalone, kind, intent, terms, named, stance, gaps, in_scope=in_scope,
+                            confidence=p.kind_confidence, follows=follows, why=why, model_kind=p.kind)
+
+    def _gaps(self, ask: str, kind: str, terms: tuple[str, ...]) -> tuple[str, ...]:
+        """The not-covered topics the ask names. In a question about AQ terms, a topic named only by
+        one of the glossary's everyday words ("my arms and legs feel out of sync") is not a gap."""
+        if kind in ("about_aq", "out_of_scope", "greeting"):
+            return ()
+        out = []
+        for g in self.doctrine.not_covered:
+            found = [m.group(0) for m in g.pattern.finditer(ask)]
+            # the rest of the question still names an AQ term or its everyday word: the topic's word is one of them
+            rest = g.pattern.sub(" ", ask)
+            in_passing = all(self.glossary.expansions(w) for w in found) and (
+                named_terms(rest, self.glossary) or self.glossary.expansions(rest))
+            if found and (kind == "not_covered" or not terms or not in_passing):
+                out.append(g.topic)
+        return tuple(out)
+
+    def _intent(self, question: str, kind: str, terms: tuple[str, ...]) -> tuple[str, bool]:
+        """What the rest of the service needs to know beyond the kind: safety first (injection and
+        injury are lexical facts), then scope, then what the answer is about."""
+        d = self.doctrine
+        if INJECTION.search(question):
+            return "injection", True
+        if d.injury.search(question):
+            return "injury", False
+        if kind in ("out_of_scope", "greeting"):
+            return kind, False
+        if d.subject_pattern.search(question) and kind in ("yes_no", "pushback", "explain", "contrast"):
+            return "doctrine", True
+        return {"definition": "term", "same_or_different": "term", "signs": "feel", "why_feel": "feel",
+                "contrast": "feel", "work_on": "training"}.get(kind, "general"), True
 
 
-def _plan_one(question: str, standalone: str, intent: Intent, glossary: Glossary | None, doctrine: Doctrine) -> QuestionPlan:
-    stance = doctrine.stance_of(standalone)
-    stance = stance if stance in ("improving", "disrupted") else ""
-    ask = the_ask(question)
-    kind = answer_kind(ask if intent.in_scope else standalone, intent, stance)
-    if standalone != question and kind == "why" and not _WHY.search(question):
-        kind = answer_kind(standalone, intent, stance)  # "and the swing side?": the kind comes from the whole question
-    found = named_terms(standalone, glossary)
-    named = tuple([t for t in intent.terms if t in found] + [t for t in found if t not in intent.terms])
-    gaps = () if kind in ("about_aq", "out_of_scope") else tuple(doctrine.gaps_in(ask))
-    return QuestionPlan(question, standalone, kind, intent.kind, tuple(intent.terms), named, stance, gaps,
-                        in_scope=intent.in_scope)
+def featurizer(glossary: Glossary, doctrine: Doctrine) -> Featurizer:
+    """The model's lexical facts, from the glossary and the doctrine (corpus data, not code)."""
+
+    def facts(text: str) -> list[float]:
+        named = named_terms(text, glossary)
+        everyday = glossary.expansions(text) if glossary else []
+        improving = len(doctrine.improving.findall(text))
+        disrupted = len(doctrine.disrupted.findall(text))
+        stance = doctrine.stance_of(text)
+        return [min(len(named), 2) / 2, min(len(everyday), 3) / 3, float(bool(doctrine.gaps_in(text))),
+                float(bool(doctrine.out_of_scope.search(text))), float(bool(doctrine.injury.search(text))),
+                float(bool(INJECTION.search(text))), float(bool(doctrine.subject_pattern.search(text))),
+                min(improving, 3) / 3, min(disrupted, 3) / 3, float(stance == "improving"), float(stance == "disrupted"),
+                float(bool(_NEGATION.search(text)))]
+
+    return Featurizer(facts, 12)
 
 
-def plan_question(question: str, history: list[dict], glossary: Glossary | None, doctrine: Doctrine,
-                  condense: Callable[[str], str | None] | None = None) -> QuestionPlan:
-    """The plan for one turn. `condense` (an LLM, when there is one) rewrites a follow-up as a
-    standalone question; without it, the previous question is put in front of the follow-up."""
-    standalone, intent = _resolve(question, history, glossary, doctrine, condense)
-    plan = _plan_one(question, standalone, intent, glossary, doctrine)
-    if plan.in_scope and plan.intent not in ("injection",) and plan.kind != "about_aq":
-        pieces = _parts(question)
-        if pieces:
-            parts = tuple(_plan_one(p, p, classify(p, glossary, doctrine), glossary, doctrine) for p in pieces)
-            plan = replace(plan, parts=parts, gaps=tuple(dict.fromkeys(g for p in parts for g in p.gaps)))
-    return plan
 
 
-def _resolve(question: str, history: list[dict], glossary: Glossary | None, doctrine: Doctrine,
-             condense: Callable[[str], str | None] | None) -> tuple[str, Intent]:
-    """A standalone question and its intent; a follow-up borrows the previous turn's topic."""
-    intent = classify(question, glossary, doctrine)
-    previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-    # A question with no sprint words but a pronoun ("and what happens when it gets worse?"), or one
-    # that asks what to train ("what should I work on?"), leans on the previous turn too, unless it
-    # names an off-topic subject of its own.
-    borrows = is_follow_up(question, glossary) or (
-        intent.kind == "out_of_scope" and not names_off_topic(question, doctrine)
-        and (leans_on_previous(question) or bool(TRAINING.search(question))))
-    if not previous or intent.kind in ("injection", "injury") or not borrows:
-        return question, intent
-    previous_intent = classify(previous, glossary, doctrine)
-    if intent.kind == "out_of_scope" and not previous_intent.in_scope:
-        return question, intent
-    standalone = f"{previous} {question}"
-    if condense is not None:
-        condensed = condense(question)
-        if condensed and 8 <= len(condensed) <= 400:
-            standalone = condensed.splitlines()[0]
-    resolved = classify(standalone, glossary, doctrine)
-    if TRAINING.search(question):
-        resolved.kind = "training"
-    if not resolved.in_scope:
-        resolved = previous_intent
-    if resolved.kind == "term" and intent.kind != "term" and not named_terms(question, glossary):
-        # the follow-up keeps the topic, not the request for a definition; but "and the swing
-        # side?" after "what is the pushing side?" asks for the new term's definition
-        resolved.kind = "general"
-    # "and the swing side?" after "what is the pushing side?": the follow-up's own terms lead.
-    own = [t for t in intent.terms if t in resolved.terms]
-    resolved.terms = own + [t for t in resolved.terms if t not in own]
-    return standalone, resolved
+def _corpus_digest(glossary: Glossary, doctrine: Doctrine) -> str:
+    """What the lexical facts read from the corpus: a changed glossary or doctrine trains again."""
+    import hashlib
+
+    parts = [repr([(t.term, t.everyday) for t in glossary])]
+    parts += [p.pattern for p in (doctrine.improving, doctrine.disrupted, doctrine.out_of_scope, doctrine.injury,
+                                  doctrine.subject_pattern)]
+    parts += [g.pattern.pattern for g in doctrine.not_covered]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
+
+
+def load_planner(dataset, cache_dir, glossary: Glossary | None, doctrine: Doctrine,
+                 embed: Callable[[list[str]], list], embed_id: str = "minilm",
+                 confidence_floor: float = 0.3, retrain: bool = False) -> QuestionPlanner:
+    """A planner whose model is trained on the labelled set at `dataset` (its tune split), or read
+    from `cache_dir` where that set, the corpus's lexical facts and the embedding model were
+    trained on before. Training takes a few seconds."""
+    import logging
+    from pathlib import Path
+
+    from .plan_model import PlanModel, load_plan_set, set_digest, train
+
+    glossary = glossary or Glossary([])
+    examples = load_plan_set(Path(dataset))
+    key = f"{set_digest(examples)}-{_corpus_digest(glossary, doctrine)}-{embed_id}"
+    path = Path(cache_dir) / f"plan-{key}.npz"
+    model = None
+    if path.exists() and not retrain:
+        try:
+            model = PlanModel.load(path)
+        except Exception as exc:  # a damaged file: train again
+            logging.getLogger(__name__).info("training the plan model again: %s", exc)
+    if model is None:
+        model = train(examples, featurizer(glossary, doctrine), embed, [t.term for t in glossary])
+        model.save(path)
+    return QuestionPlanner(model, glossary, doctrine, embed, confidence_floor)
+
+
+__all__ = ["KINDS", "QuestionPlan", "QuestionPlanner", "featurizer", "load_planner", "the_ask"]

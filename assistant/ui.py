@@ -359,10 +359,8 @@ def create_app(settings: Settings) -> "gr.Blocks":
     from .store import StoreError
 
     apply_offline_hygiene()
-    if settings.serve_torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.serve_torch_threads)
+    if settings.serve_embedding_threads:  # ONNX Runtime's threads for the server's (small) encodes
+        settings = settings.model_copy(update={"embedding_threads": settings.serve_embedding_threads})
     glossary = glossary_for(settings)
     if not settings.database_url:  # the default SQLite file: its folder may not exist yet (a fresh data dir)
         settings.app_db.parent.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,12 @@ def service(indexed_settings, searcher, glossary):
 
 
 @pytest.fixture(scope="session")
+def planner(service):
+    """The question planner the session's service uses (its model trained once from the labelled set)."""
+    return service.planner
+
+
+@pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL, started for this test session on loopback and stopped after it."""
     import tempfile

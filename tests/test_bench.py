@@ -20,11 +20,13 @@ import pytest
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
+COLD_AND_WARM = ("embed_query", "retrieval_shipped", "retrieval_10k", "composer_answer")
 REQUIRED = (
-    "embed_query",
-    "retrieval_shipped",
-    "retrieval_10k",
-    "composer_answer",
+    *COLD_AND_WARM,
+    *(f"{name}_warm" for name in COLD_AND_WARM),
+    "install_size_mb",
+    "search_cold_process_s",
+    "serve_ready_s",
     "ingest_chunks_per_s",
     "embed_chunks_per_s",
     "reingest_unchanged_s",
@@ -35,8 +37,8 @@ REQUIRED = (
     "api_load_ratio",
 )
 API_LOADS = ("api_load_trivial", "api_load_aq")
-LATENCIES = ("embed_query", "retrieval_shipped", "retrieval_10k", "composer_answer", "ui_p95_under_load_ms", *API_LOADS)
-BENCH_TIMEOUT_S = 480
+LATENCIES = (*COLD_AND_WARM, *(f"{name}_warm" for name in COLD_AND_WARM), "ui_p95_under_load_ms", *API_LOADS)
+BENCH_TIMEOUT_S = 720  # the quick bench also starts `aq-coach search` 6 times and two servers for serve_ready_s
 
 
 def _number(value) -> bool:
@@ -75,6 +77,19 @@ def test_bench_quick_reports_every_required_figure(quick_figures):
     assert load.get("errors") == 0, load
     assert load["value"] == load["p95_ms"], "ui_p95_under_load_ms must report the p95"
     assert by_name["retrieval_10k"].get("chunks", 0) > 0
+    for name in COLD_AND_WARM:  # cold: distinct questions, each asked once; warm: the 10 QUESTIONS again and again
+        cold, warm = by_name[name], by_name[f"{name}_warm"]
+        assert cold["state"] == "cold" and cold["questions"] >= 20, cold
+        assert warm["state"] == "warm" and warm["questions"] == 10, warm
+    install = by_name["install_size_mb"]
+    assert install["value"] > 100 and isinstance(install["torch_installed"], bool), install
+    search = by_name["search_cold_process_s"]
+    assert len(search["runs"]) == 5 and search["value"] == sorted(search["runs"])[2], search
+    ready = by_name["serve_ready_s"]
+    assert _number(ready["trivial_ready_s"]) and abs(ready["gap_s"] - (ready["value"] - ready["trivial_ready_s"])) < 0.002, ready
+    assert len(ready["aq_runs"]) == len(ready["trivial_runs"]) >= 1 and isinstance(ready["meets_target"], bool), ready
+    ingest = by_name["ingest_chunks_per_s"]
+    assert _number(ingest["share_of_raw"]) and ingest["round_shares"], ingest
     for line in (f"{f['name']:<24} p50={f['p50_ms']} p95={f['p95_ms']} value={f['value']} {f['unit']}" for f in quick_figures):
         print(line)
 
@@ -222,3 +237,45 @@ def test_a_round_that_fails_stops_the_servers_it_started(monkeypatch):
     with pytest.raises(RuntimeError, match="second server"):
         bench._api_load_figures(Settings(), Settings().data_dir, 2, service, lambda msg: None, rounds=2)
     assert stopped == started
+
+
+def test_cold_figures_ask_distinct_questions_from_the_labelled_sets(tmp_path):
+    """The plan sets when there are any (families[].questions[].q), else the eval sets' questions;
+    never one of the warm figures' 10 QUESTIONS, never the same question twice; a file that does
+    not parse (being written) is left out."""
+    from assistant.bench import QUESTIONS, bench_questions
+
+    datasets = tmp_path / "evals" / "datasets"
+    (datasets / "plan").mkdir(parents=True)
+    (datasets / "answers.yaml").write_text("cases:\n  - question: 'What is the swing side?'\n", encoding="utf-8")
+    assert bench_questions(tmp_path) == ["What is the swing side?"]
+    (datasets / "plan" / "a.yaml").write_text(
+        "families:\n  - questions:\n      - q: 'Why do I feel slow?'\n      - q: 'Why do I feel slow?'\n"
+        f"      - q: '{QUESTIONS[0]}'\n  - questions:\n      - q: 'What is contributor timing, really?'\n", encoding="utf-8")
+    (datasets / "plan" / "b.yaml").write_text("families: [unclosed", encoding="utf-8")
+    assert sorted(bench_questions(tmp_path)) == ["What is contributor timing, really?", "Why do I feel slow?"]
+    real = bench_questions()
+    plan_sets = list((ROOT / "evals" / "datasets" / "plan").glob("*.yaml"))
+    assert len(real) >= (200 if plan_sets else 100), len(real)
+    assert len(set(real)) == len(real) and not set(real) & set(QUESTIONS)
+
+
+def test_clearing_the_memos_forgets_questions_but_keeps_loaders():
+    from types import SimpleNamespace
+
+    from assistant import bench, doctrine, retrieval
+
+    retrieval.tokenize("Why does my sprint feel heavy?")
+    doctrine.load()
+    holder = SimpleNamespace(_vectors={"q": [0.0]})
+    assert retrieval._tokens.cache_info().currsize > 0
+    loaded = doctrine._load_cached.cache_info().currsize
+    assert bench.clear_memos(holder) >= 2
+    assert retrieval._tokens.cache_info().currsize == 0 and holder._vectors == {}
+    assert doctrine._load_cached.cache_info().currsize == loaded
+
+
+def test_the_install_size_is_the_environments():
+    from assistant.bench import install_size_mb
+
+    assert install_size_mb(sys.prefix) > 50

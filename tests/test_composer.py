@@ -13,7 +13,7 @@ import pytest
 
 from assistant.backends.composer import Composer
 from assistant.doctrine import load as load_doctrine
-from assistant.plan import QuestionPlan, plan_question
+from assistant.plan import QuestionPlan
 from assistant.guard import judge_framing, judge_sentence, split_sentences
 from assistant.indexing import corpus_chunks
 from assistant.retrieval import SearchHit, tokenize
@@ -94,6 +94,8 @@ def test_every_content_sentence_is_traceable(question, answers, chunks_by_id, gl
             term = glossary.get(cid.split(":", 1)[1])
             assert term is not None and term.definition[1:40] in sentence
             continue
+        if cid.startswith("doctrine:"):  # a fixed text of corpus/doctrine.yaml (about AQ, a gap)
+            continue
         assert cid in source_ids, f"trace chunk {cid} is not among the sources"
         # the citation [n] points at exactly this sentence's source
         m = CITATION.search(sentence)
@@ -158,7 +160,6 @@ def test_doctrine_traps_are_answered_in_aq_terms_without_a_causal_claim(question
 @pytest.mark.parametrize("question", FEEL_QUESTIONS)
 def test_feel_questions_say_what_is_felt_and_what_may_be_underneath(question, answers, glossary):
     a = answers[question]
-    assert a.intent == "feel"
     sentences = split_sentences(a.text)
     assert any(re.search(r"\bfeel", s, re.I) for s in sentences[:3]), "it speaks to the feeling"
     assert len(_aq_terms_in(a.text, glossary)) >= 2, "and names what may be changing underneath, in AQ's terms"
@@ -243,8 +244,18 @@ def _hit(body: str, kind: str = "section", section: str = "Some Section", cid: s
     return SearchHit(id=cid, title="T", section=section, score=1.0, excerpt=body[:80], text=text, kind=kind)
 
 
+_PLANNER = []
+
+
+@pytest.fixture(autouse=True)
+def _planner(request):
+    """The session's planner, for the tests that plan a question without the service."""
+    if not _PLANNER and "glossary" in request.fixturenames:
+        _PLANNER.append(request.getfixturevalue("planner"))
+
+
 def _plan(question: str, glossary) -> "QuestionPlan":
-    return plan_question(question, [], glossary, load_doctrine())
+    return _PLANNER[0].plan(question, [])
 
 
 def test_compose_is_deterministic_and_traceable(glossary):

@@ -18,7 +18,6 @@ from assistant.backends import Piece
 from assistant.backends.composer import Composer
 from assistant.backends.chatmodel import ChatModelAnswerer
 from assistant.guard import StreamGuard, judge_framing, sentence_pieces
-from assistant.plan import plan_question
 
 # Sentences the passages and glossary support (the grounding guard lets them through).
 GOOD = ("Contributor timing is how cleanly the pushing side and swing side arrive into their aggressive movement "
@@ -162,13 +161,13 @@ def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
     from assistant.backends import AnswerRequest
     from assistant.corpus import Glossary
     from assistant.doctrine import load as load_doctrine
-    from assistant.plan import plan_question
+    from assistant.plan import QuestionPlan
 
     backend = llamacpp.LlamaCppBackend.__new__(llamacpp.LlamaCppBackend)  # no GGUF: a fake chat model in its place
     backend._lock = threading.Lock()
     backend.chat_model = GenericFakeChatModel(messages=iter([AIMessage("One. Two. Three.")]))
     doctrine = load_doctrine()
-    plan = plan_question("What is contributor timing?", [], Glossary([]), doctrine)
+    plan = QuestionPlan("What is contributor timing?", "What is contributor timing?", "definition", "term")
     pieces = backend.stream(AnswerRequest(plan, [], Glossary([]), doctrine))
     assert next(pieces).startswith("One") and backend._lock.locked()
     pieces.close()  # the consumer stops (a sentence failed)
@@ -347,7 +346,7 @@ def test_the_composer_answers_through_the_same_guarded_stream(indexed_settings, 
 def test_composer_pieces_carry_their_chunk_ids_and_add_up_to_its_answer(indexed_settings, searcher, glossary, service):
     from assistant.backends import AnswerRequest
 
-    plan = plan_question("Why does my sprint feel off?", [], glossary, service.doctrine)
+    plan = service.planner.plan("Why does my sprint feel off?", [])
     passages = searcher.search(plan.standalone, 8)
     request = AnswerRequest(plan, passages[:4], glossary, service.doctrine, more_passages=passages[4:])
     pieces = list(service.composer.stream(request))

@@ -35,6 +35,7 @@ from . import AnswerRequest, Piece
 
 ABOUT_AQ_ID = "doctrine:about_aq"   # trace ids of fixed texts from corpus/doctrine.yaml
 GAP_ID = "doctrine:gap"
+DOCTRINE_ID = "doctrine:subject"
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,32 @@ def _fallback_units(kind: str, section: str, body: str, question: str, doctrine:
 
 
 _NEGATES = re.compile(r"\b(not|no longer|never|isn't|aren't|doesn't|don't)\b|n't\b", re.I)
-_OR_QUESTION = re.compile(r"\b\w+\b[^?]*\bor\b[^?]*\?", re.I)
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 _OTHER = {"improving": "disrupted", "disrupted": "improving"}
+# kinds that describe one side of sprinting (improving or disrupted), the side the question is on
+_ONE_SIDED = ("signs", "why_feel", "explain")
+# kinds whose whole subject a not-covered topic can be, when the question names no AQ term
+_GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "signs", "why_feel", "contrast", "same_or_different")
 # A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
 _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why)\b", re.I)
-_ASKS_WHY = re.compile(r"\b(why|what(?:'s| is) (?:going on|happening|behind)|how come)\b", re.I)
-_REDUCTIVE = re.compile(r"\b(just|basically|simply|merely|only|all about)\b", re.I)
+
+
+def _opening(sentence: str) -> tuple[str, ...]:
+    """A sentence's first two words: an answer whose sentences open alike ("AQ views …", "AQ views …")
+    reads like a list of quotes, not a coach."""
+    return tuple(re.findall(r"[a-z']+", sentence.lower())[:2])
+
+
+def _shares_word(own: set, tokens: frozenset) -> bool:
+    """One of the question's own words is among the unit's, or begins one ("smooth" → "smoother")."""
+    return bool(own & tokens) or any(t.startswith(w) for w in own if len(w) >= 4 for t in tokens)
+
+
+def _listed(topics) -> str:
+    """"a", "a or b", "a, b or c"."""
+    topics = list(topics)
+    return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
 
 
 class Composer:
@@ -130,7 +149,8 @@ class Composer:
     def stream(self, request: AnswerRequest) -> Iterator[Piece]:
         """The composed answer, one piece (a unit with its citation, or a connective) at a time,
         each carrying the id of the chunk it was taken from."""
-        trace = self.compose(request.plan, request.passages + request.more_passages, request.query_vector).trace
+        trace = self.compose(request.plan, request.passages + request.more_passages, request.query_vector,
+                             history=request.history).trace
         for n, (text, chunk_id) in enumerate(trace, 1):
             yield Piece(text if n == len(trace) else text + "\n\n", chunk_id)
 
@@ -210,10 +230,10 @@ class Composer:
         """The question's own words: not the ones nearly every question uses ("sprint", "fast")."""
         return set(tokenize(plan.question)) - self._generic_tokens
 
-    def _stance_words(self, c: Candidate, plan: QuestionPlan) -> int:
-        """How many words of the question's side (improving / disrupted) the unit uses: a richer
-        description of the feeling the athlete asks about."""
-        pattern = self.doctrine.disrupted if plan.stance == "disrupted" else self.doctrine.improving
+    def _stance_words(self, c: Candidate, side: str) -> int:
+        """How many words of one side (improving / disrupted) the unit uses: a richer description
+        of the feeling the athlete asks about."""
+        pattern = self.doctrine.disrupted if side == "disrupted" else self.doctrine.improving
         return min(6, len(pattern.findall(c.unit.text)))
 
     def _terms_named(self, c: Candidate) -> int:
@@ -225,7 +245,7 @@ class Composer:
 
     def _fits(self, c: Candidate, plan: QuestionPlan) -> bool:
         """A unit on the opposite stance to the question's, or on both sides at once, is left out."""
-        if not plan.stance or c.unit.stance == "neutral" or plan.kind == "how_to":
+        if not plan.stance or c.unit.stance == "neutral" or plan.kind not in _ONE_SIDED:
             return True  # what to train answers a disrupted stride with what may need to improve
         if plan.wants_training and self._is_training(c.unit):
             return True  # "how do I stop feeling stiff?": the same, asked from the feeling
@@ -242,16 +262,22 @@ class Composer:
         return out
 
     # -- composing -------------------------------------------------------------------------------
-    def compose(self, plan: QuestionPlan, hits: list[SearchHit], query_vector=None) -> Composition:
+    def compose(self, plan: QuestionPlan, hits: list[SearchHit], query_vector=None, history=None) -> Composition:
         if not hits:
             text = self.doctrine.text("no_match")
             return Composition(text, [(text, "")])
         # One float32 array, not a list of 384 floats converted again for every unit it is compared with.
         qvec = as_vector(query_vector if query_vector is not None else self._question_vector(plan.standalone))
-        ranked = self.rank(hits, plan, qvec)
-        answer = _Draft()
+        # a follow-up never repeats what the previous answers already said
+        answer = _Draft([m.get("content", "") for m in history or () if m.get("role") == "assistant"],
+                        self.doctrine.doctrine_marker)
+        ranked = [c for c in self.rank(hits, plan, qvec) if not answer.said_before(c)]
         self._lead(answer, plan, ranked, qvec, hits)
-        self._support(answer, ranked, plan)
+        self._support(answer, ranked, plan, qvec)
+        note = self.doctrine.text("gap_note").format(topics=_listed(plan.gaps))
+        if plan.gaps and not answer.gap and note:
+            # a topic the articles don't cover, named in passing: said plainly, after the answer to the ask
+            answer.say(note, GAP_ID)
         return answer.finish()
 
     def _question_vector(self, text: str):
@@ -260,8 +286,14 @@ class Composer:
     def _lead(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate], qvec, hits) -> None:
         if plan.kind == "about_aq" and self.doctrine.about_aq:
             answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
+            # and where to start: what AQ has athletes work on (a passage the text above doesn't already list)
+            fresh = [c for c in ranked if self._is_training(c.unit) and not answer.overlaps(c)]
+            best = self._training_unit(fresh)
+            if best is not None:
+                answer.cite(best)
             return
-        if plan.gaps or self._uncovered(plan, ranked):
+        if plan.kind == "not_covered" or (plan.gaps and not plan.named and plan.kind in _GAP_AS_SUBJECT):
+            # "is arm action important?": a yes/no about a topic the articles don't cover
             self._admit_gap(answer, plan, ranked)
             return
         if plan.parts:
@@ -275,79 +307,152 @@ class Composer:
         self._lead_one(answer, plan, ranked)
 
     def _lead_one(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
-        kind = plan.kind
-        if kind in ("definition", "comparison") and self._define(answer, plan, 2 if kind == "comparison" else 1):
-            return
-        if kind == "definition":
-            asked = set(tokenize(plan.question))
-            best = next((c for c in ranked if c.unit.subject and set(tokenize(c.unit.subject)) <= asked), None)
-            if best:
-                answer.cite(best)
-                return
-        if kind == "how_to" or (plan.wants_training and kind != "yes_no"):
-            # what to work on, in AQ's terms: a training unit that names AQ terms, else any training unit
-            best = self._training_unit(ranked)
-            if best:
-                answer.cite(best)
-                return
-        if kind in ("feel_good", "feel_bad"):
-            # what the athlete feels, then what AQ says may be happening underneath, in AQ's terms
-            # ("why does it feel …?" leads with what is underneath)
-            felt = max((c for c in ranked[:10] if _FEEL.search(c.unit.text) and c.unit.stance not in ("neutral", "mixed")),
-                       key=lambda c: c.score + 0.05 * self._stance_words(c, plan), default=None)
-            side = [c for c in ranked if c is not felt and self._terms_named(c) >= 2]
-            under = next((c for c in side if c.unit.stance == plan.stance), side[0] if side else None)
-            order = (under, felt) if _ASKS_WHY.search(plan.question) else (felt, under)
-            for c in filter(None, order):
-                if not answer.overlaps(c):
-                    answer.cite(c)
-            if felt or under:
-                return
-        if kind == "yes_no" and ranked:
-            best = next((c for c in ranked[:3] if c.unit.verdict), ranked[0])
-            answer.cite(best, prefix=self._stance(plan, best))
-            return
-        if ranked:
+        """The first sentences, in the shape the kind of ask wants (plan_model.KINDS)."""
+        shape = {"definition": self._lead_definition, "same_or_different": self._lead_same_or_different,
+                 "signs": self._lead_felt, "why_feel": self._lead_underneath, "contrast": self._lead_contrast,
+                 "work_on": self._lead_work_on, "yes_no": self._lead_verdict, "pushback": self._lead_correction}
+        lead = shape.get(plan.kind)
+        if lead is not None and lead(answer, plan, ranked):
+            pass
+        elif plan.kind == "explain" and len(plan.named) == 1 and self._define(answer, plan, 1):
+            pass  # "explain continuity in simple words": what it is, first
+        elif ranked:
             answer.cite(ranked[0])
+        if plan.intent in ("doctrine", "injection"):
+            # what AQ holds instead: the relationships underneath, in its own terms
+            under = self._under(ranked, plan.stance or "improving", None)
+            if under is not None and not answer.overlaps(under):
+                answer.cite(under)
 
-    def _stance(self, plan: QuestionPlan, best: Candidate) -> str:
-        """A plain yes/no to open a yes/no answer, taken from the unit that answers it."""
-        if _OR_QUESTION.search(plan.question):
-            return ""  # "X or Y?" is not answered by yes or no
+    def _lead_definition(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        subject = self.doctrine.text("subject_definition")
+        if not plan.named and subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
+            answer.say(subject, DOCTRINE_ID)  # "what is coordination, really?": the doctrine's own answer
+            under = self._under(ranked, "improving", None)
+            if under is not None and not answer.overlaps(under):
+                answer.cite(under)
+            return True
+        if self._define(answer, plan, 1):
+            felt = self._felt(ranked, plan.stance or "improving", plan)
+            if felt is not None and not answer.overlaps(felt):
+                answer.cite(felt)
+            return True
+        asked = set(tokenize(plan.question))
+        best = next((c for c in ranked if c.unit.subject and set(tokenize(c.unit.subject)) <= asked), None)
+        if best:
+            answer.cite(best)
+        return best is not None
+
+    def _lead_same_or_different(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Both terms defined, then how they relate."""
+        if self._define(answer, plan, 2) >= 2:
+            answer.say(self.doctrine.text("not_the_same"))
+            return True
+        return False
+
+    def _lead_work_on(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        in_passing = self.doctrine.text("gap_in_passing").format(topics=_listed(plan.gaps))
+        if plan.gaps and in_passing and not answer.repeats(in_passing):
+            answer.say(in_passing, GAP_ID)
+        best = self._training_unit(ranked)
+        if best:
+            answer.cite(best)
+        return best is not None
+
+    def _felt(self, ranked: list[Candidate], side: str, plan: QuestionPlan) -> Candidate | None:
+        """The unit that best says how sprinting feels on one side (improving or disrupted)."""
+        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side]
+        return max(felt, key=lambda c: c.score + 0.05 * self._stance_words(c, side), default=None)
+
+    def _under(self, ranked: list[Candidate], side: str, besides: Candidate | None) -> Candidate | None:
+        """The unit that says, in AQ's terms, what may be happening underneath, on one side."""
+        named = [c for c in ranked if c is not besides and self._terms_named(c) >= 2]
+        return next((c for c in named if c.unit.stance == side), named[0] if named else None)
+
+    def _lead_felt(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """How would I know…: what it feels like, on the side asked, then what is underneath."""
+        side = plan.stance or "improving"
+        felt = self._felt(ranked, side, plan)
+        under = self._under(ranked, side, felt)
+        for c in filter(None, (felt, under)):
+            if not answer.overlaps(c):
+                answer.cite(c)
+        return bool(felt or under)
+
+    def _lead_underneath(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Why does it feel…: what may be happening underneath, then how that feels."""
+        side = plan.stance or "improving"
+        felt = self._felt(ranked, side, plan)
+        under = self._under(ranked, side, felt)
+        for c in filter(None, (under, felt)):
+            if not answer.overlaps(c):
+                answer.cite(c)
+        return bool(felt or under)
+
+    def _lead_contrast(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Two situations: the passage closest to the question, then each side it leaves out, with
+        that side's own passage."""
+        if not ranked:
+            return False
+        answer.cite(ranked[0])
+        for side in ("improving", "disrupted"):
+            if any(c.unit.stance == side for c in answer.sources):
+                continue
+            c = self._felt(ranked, side, plan) or self._under(ranked, side, None)
+            if c is not None and c.unit.stance == side and not answer.overlaps(c):
+                answer.cite(c, prefix=self.doctrine.text("by_contrast"), lower=True)
+        return True
+
+    def _lead_verdict(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        if not ranked:
+            return False
+        # the unit that takes a stance answers a yes/no most directly: an FAQ verdict, else a negation
+        best = next((c for c in ranked[:3] if c.unit.verdict), None) or next(
+            (c for c in ranked[:3] if _NEGATES.search(c.unit.text)), ranked[0])
+        answer.cite(best, prefix=self._verdict(plan, best))
+        return True
+
+    def _lead_correction(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Pushback: a plain correction, then the passage that says what AQ does hold."""
+        if not ranked:
+            return False
+        doctrine = [c for c in ranked[:6] if self.doctrine.doctrine_marker.search(c.unit.text)]
+        best = doctrine[0] if doctrine and plan.intent in ("doctrine", "injection") else ranked[0]
+        answer.say(self.doctrine.text("correction_lead"))
+        answer.cite(best)
+        return True
+
+    def _verdict(self, plan: QuestionPlan, best: Candidate) -> str:
+        """A plain verdict to open a yes/no answer, taken from the unit that answers it."""
+        t = self.doctrine.text
         if best.unit.verdict == "no" or (plan.intent == "doctrine" and _NEGATES.search(best.unit.text)):
-            return "Not directly."
+            return t("verdict_no")
         if best.unit.verdict == "yes":
-            return "Yes."
+            return t("verdict_yes")
         if _NEGATES.search(best.unit.text):
-            return "Not necessarily."
-        if _REDUCTIVE.search(plan.question):
-            return "Not exactly."  # "is X just Y?": AQ's answer is that there is more underneath
-        if plan.stance and best.unit.stance == plan.stance:
-            return "Yes."
-        return ""
+            return t("verdict_not_necessarily")
+        return t("verdict_it_depends")
 
-    def _define(self, answer: "_Draft", plan: QuestionPlan, most: int) -> bool:
+    def _asked_terms(self, plan: QuestionPlan) -> list[str]:
+        return list(dict.fromkeys(list(plan.named) + list(plan.terms)))
+
+    def _define(self, answer: "_Draft", plan: QuestionPlan, most: int) -> int:
+        """The glossary definitions of (at most `most` of) the asked terms; how many were said."""
         said = 0
-        for name in plan.named[:most] or (plan.terms[:1] if plan.intent == "term" else ()):
+        names = self._asked_terms(plan)[:most] if plan.kind == "same_or_different" else (
+            plan.named[:most] or (plan.terms[:1] if plan.intent == "term" else ()))
+        for name in names:
             term = self.glossary.get(name)
-            if term:
+            if term and not answer.repeats(term.definition):
                 lead = "In AQ's terms," if not said else "And"
                 article = " the" if term.term.endswith("side") else ""
                 answer.say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}",
                            f"glossary:{term.term}")
                 said += 1
-        return bool(said)
-
-    def _uncovered(self, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
-        """Nothing answers it well enough: no AQ term named and no unit close to the question."""
-        if plan.named or plan.intent in ("doctrine", "injection", "term"):
-            return False
-        best = max((c.semantic for c in ranked), default=0.0)
-        return bool(ranked) and self.embeddings is not None and best < self.w.gap_cosine
+        return said
 
     def _admit_gap(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
-        topics = list(plan.gaps)
-        what = (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
+        what = _listed(plan.gaps)
         if what:
             answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.", GAP_ID)
         else:
@@ -368,25 +473,27 @@ class Composer:
         # closest: a passage that mentions the very topic (the arms, for arm action),
         # else one near the question in meaning that shares one of its own words (not only "sprint")
         own = self._own_words(plan)
-        close = ([c for c in ranked if any(p.search(c.unit.text) for p in topics)]
-                 or [c for c in ranked if c.semantic >= self.w.gap_support_cosine and own & c.tokens])
+        vectors = any(c.vector is not None for c in ranked)
+        close = ([c for c in ranked if any(p.search(c.unit.text) for p in topics)
+                  and (c.semantic >= self.w.support_cosine or not vectors)]
+                 or [c for c in ranked if c.semantic >= self.w.gap_support_cosine and _shares_word(own, c.tokens)])
         if close:
             answer.say("The closest thing they do say:")
             answer.cite(close[0])
         elif self.doctrine.text("gap_offer"):
             answer.say(self.doctrine.text("gap_offer"), GAP_ID)
 
-    def _support(self, answer: "_Draft", ranked: list[Candidate], plan: QuestionPlan) -> None:
+    def _support(self, answer: "_Draft", ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""
         # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
         # nothing from the other side is added.
         side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
         pool = [c for c in ranked if not answer.overlaps(c) and not (side and c.unit.stance in (_OTHER[side], "mixed")
-                                                                      and plan.kind != "how_to")]
+                                                                      and plan.kind not in ("work_on", "contrast"))]
         if answer.gap:  # only what is close to the question, or about the AQ term it names
             named = [t.lower().replace("-", " ") for t in plan.named]
             own = self._own_words(plan)
-            pool = [c for c in pool if (c.semantic >= self.w.gap_support_cosine and own & c.tokens)
+            pool = [c for c in pool if (c.semantic >= self.w.gap_support_cosine and _shares_word(own, c.tokens))
                     or any(t in c.unit.text.lower().replace("-", " ") for t in named)][:1]
         lam = self.w.mmr_lambda
         # Each candidate's greatest similarity to what the answer says, brought up to date with only
@@ -403,8 +510,8 @@ class Composer:
                             similar[id(c)] = s
             best = max(pool, key=lambda c: lam * c.score - (1 - lam) * similar.get(id(c), 0.0))
             pool.remove(best)
-            if answer.overlaps(best) or (best.semantic < self.w.support_cosine and answer.words >= 40 and answer.cited):
-                continue
+            if answer.overlaps(best) or (qvec is not None and best.semantic < self.w.support_cosine):
+                continue  # every later sentence fits the ask (when there are vectors to tell)
             if any(cosine(best.vector, v, best.norm2, n) >= self.w.paraphrase_cosine for v, n in answer.vectors if v is not None):
                 continue  # the same point in other words
             if answer.words + len(best.unit.text.split()) > self.w.max_words:
@@ -415,9 +522,13 @@ class Composer:
 class _Draft:
     """An answer being written: its pieces, their chunk ids, and what it already says."""
 
-    def __init__(self) -> None:
+    def __init__(self, said_before: list[str] = (), doctrine_marker: re.Pattern | None = None) -> None:
+        self.doctrine_marker = doctrine_marker   # the doctrine sentence, said at most once
+        self.said_doctrine = False
         self.pieces: list[tuple[str, str]] = []
         self.tokens: list[frozenset] = []
+        self.before = [frozenset(tokenize(s)) for text in said_before for s in split_sentences(text)]
+        self.openings: set[tuple[str, ...]] = set()   # each sentence's first two words
         self.vectors: list[tuple] = []   # (vector, its norm²) of each unit quoted
         self.cited: list[str] = []
         self.sources: list[Candidate] = []   # the units quoted, in order
@@ -426,23 +537,43 @@ class _Draft:
 
     def say(self, text: str, chunk_id: str = "") -> None:
         self.pieces.append((text, chunk_id))
+        self.said_doctrine |= bool(chunk_id == DOCTRINE_ID or (self.doctrine_marker and self.doctrine_marker.search(text)))
         self.tokens.extend(frozenset(tokenize(s)) for s in split_sentences(text))
+        self.openings.update(_opening(s) for s in split_sentences(text))
         self.words += len(re.findall(r"[A-Za-z0-9]+", text))
         if chunk_id == GAP_ID:
             self.gap = True
 
-    def overlaps(self, c: Candidate) -> bool:
-        """A sentence of the unit repeats, or is mostly contained in, a sentence already said."""
-        if any(_containment(c.tokens, t) >= 0.6 for t in self.tokens if t):
-            return True
-        return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in split_sentences(c.unit.text) for t in self.tokens if t)
+    def repeats(self, text: str) -> bool:
+        """Most of this text was said already, in this answer or an earlier one."""
+        mine = frozenset(tokenize(text))
+        return any(_containment(mine, t) >= 0.6 for t in self.tokens + self.before if t)
 
-    def cite(self, c: Candidate, prefix: str = "", following: bool = False) -> None:
+    def said_before(self, c: Candidate) -> bool:
+        """An earlier answer in the conversation already said (most of) this unit."""
+        return any(_containment(c.tokens, t) >= 0.6 for t in self.before if t)
+
+    def overlaps(self, c: Candidate) -> bool:
+        """A sentence of the unit repeats, or is mostly contained in, a sentence already said (in
+        this answer or an earlier one), or opens with the same two words as one of this answer's."""
+        said = self.tokens + self.before
+        if any(_containment(c.tokens, t) >= 0.6 for t in said if t):
+            return True
+        if self.said_doctrine and self.doctrine_marker and self.doctrine_marker.search(c.unit.text):
+            return True
+        sentences = split_sentences(c.unit.text)
+        if any(_opening(s) in self.openings for s in sentences):
+            return True
+        return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in sentences for t in said if t)
+
+    def cite(self, c: Candidate, prefix: str = "", following: bool = False, lower: bool = False) -> None:
         if c.chunk_id not in self.cited:
             self.cited.append(c.chunk_id)
         # "For example, …" and "That is why …" point at the article's previous sentence, which the
         # answer has only when this unit follows it.
         text = c.unit.text if following else _POINTS_BACK.sub(lambda m: m.group(1).upper(), c.unit.text)
+        if lower and text[:1].isupper() and not text[1:2].isupper():
+            text = text[0].lower() + text[1:]  # after a connective ("By contrast, when …")
         if judge_sentence(text).label == "causal":
             return
         self.say(f"{prefix + ' ' if prefix else ''}{text} [{self.cited.index(c.chunk_id) + 1}]", c.chunk_id)

@@ -25,7 +25,7 @@ MAX_LIST_ITEMS = 200
 
 # Thresholds a dataset may set: per-check pass rates, plus retrieval metrics.
 CHECK_THRESHOLDS = ("framing", "terms", "grounding", "scope", "retrieval_recall_at_k", "forbidden", "llm",
-                    "key_points", "lead", "no_repeat", "honest_gap", "length")
+                    "key_points", "lead", "no_repeat", "honest_gap", "false_gap", "length")
 _RETRIEVAL_THRESHOLD = re.compile(r"^(recall_at_(\d+)|hit_rate_at_(\d+)|mrr(_at_(\d+))?|retrieval_mrr)$")
 DEFAULT_THRESHOLDS = {
     "framing": 1.0,
@@ -112,6 +112,7 @@ class Case:
     kind: str | None = None                  # yes_no, definition, ...
     key_points: list[list[str]] = field(default_factory=list)   # each point: alternative phrases, any counts
     lead_any: list[str] = field(default_factory=list)
+    lead_terms: list[str] = field(default_factory=list)   # the AQ terms asked about: a same-or-different lead names both
     covered: bool | None = None              # False: the articles don't cover it (honest_gap applies)
 
     @property
@@ -504,8 +505,25 @@ def _load(path: Path, *, answers: bool) -> Dataset:
 
 
 def load_dataset(path: Path) -> Dataset:
-    """A dataset of cases (questions or turns, with the checks to apply); raises DatasetError."""
+    """A dataset of cases (questions or turns, with the checks to apply); raises DatasetError.
+
+    A labelled question set (a folder of them, or a file with `families:`) gives its held-out
+    families as helpfulness cases (assistant.evals.plan_eval.helpfulness_dataset)."""
+    path = Path(path)
+    if path.is_dir() or (path.suffix in (".yaml", ".yml") and path.exists() and _is_plan_set(path)):
+        from ..plan_model import PlanSetError, load_plan_set
+        from .plan_eval import helpfulness_dataset
+
+        try:
+            return helpfulness_dataset(load_plan_set(path), path)
+        except PlanSetError as exc:
+            raise DatasetError(str(exc), path) from None
     return _load(path, answers=False)
+
+
+def _is_plan_set(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return any(line.startswith("families:") for line in fh)
 
 
 def load_answers(path: Path) -> Dataset:

@@ -169,11 +169,54 @@ def subject_words(question: str) -> list[str]:
     return list(dict.fromkeys(t for t in tokenize(normalise(question)) if t not in _generic_stems and len(t) > 2))
 
 
+def _felt_words() -> re.Pattern:
+    """Words that say how sprinting feels: "feel" and the doctrine's stance words (corpus data)."""
+    from ..doctrine import load
+
+    d = load()
+    return re.compile(rf"\b(?:feel\w*|felt)\b|{d.improving.pattern}|{d.disrupted.pattern}", re.I)
+
+
+def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[str]) -> tuple[bool, dict] | None:
+    """What the kind of ask needs in the lead (plan_model.KINDS): a verdict word for yes/no, both
+    terms for same-or-different, felt words for how-would-I-know, the term for a definition.
+    None when the kind asks nothing particular."""
+    terms = [t for t in lead_terms if t]
+    if kind == "yes_no":
+        m = _STANCE.search(normalise(lead[0])) if lead else None
+        return bool(m), {"via": "stance", "needs": "a verdict word at the start", "match": m.group(1) if m else None}
+    if kind == "same_or_different" and len(terms) >= 2:
+        missing = [t for t in terms[:2] if not phrase_in(t.replace("-", " "), text.replace("-", " "))]
+        return not missing, {"needs": "both terms", "missing": missing}
+    if kind == "signs":
+        m = _felt_words().search(text)
+        return bool(m), {"needs": "how it feels", "match": m.group(0) if m else None}
+    if kind == "definition" and terms:
+        ok = phrase_in(terms[0].replace("-", " "), text.replace("-", " "))
+        return ok, {"needs": "the term defined", "term": terms[0]}
+    return None
+
+
+def judge_false_gap(answer: str) -> CheckResult:
+    """A question the articles cover is not answered "not covered"."""
+    gap = find_gap(sentences(answer)[:LEAD_SENTENCES])
+    if gap:
+        return CheckResult("false_gap", FAIL, 0.0, [{"detail": "says the articles don't cover a covered question",
+                                                     "sentence": gap["sentence"]}])
+    return CheckResult("false_gap", PASS, 1.0, [])
+
+
 def judge_lead(answer: str, question: str, lead_any: list[str] | None = None, kind: str | None = None,
-               covered: bool | None = None) -> CheckResult:
-    """The first two sentences address the question: a lead_any word, the subject, or the kind of answer asked."""
+               covered: bool | None = None, lead_terms: list[str] | None = None) -> CheckResult:
+    """The first two sentences address the question: what its kind of ask needs, else a lead_any
+    word, the subject, or the kind of answer asked."""
     lead = sentences(answer)[:LEAD_SENTENCES]
     text = " ".join(lead)
+    strict = _kind_lead(kind, lead, normalise(text), lead_terms or []) if covered is not False else None
+    if strict is not None:
+        ok, why = strict
+        return CheckResult("lead", PASS if ok else FAIL, 1.0 if ok else 0.0, [{"lead": lead}, {"kind": kind, **why}],
+                           {"via": [why.get("via", kind)]} if ok else {})
     found = []
     hit = next((w for w in lead_any or [] if phrase_in(w, text)), None)
     if hit:

@@ -24,7 +24,7 @@ from . import helpfulness, judges
 from .datasets import Case, Dataset, DatasetError, Source
 from .judges import FAIL, PASS, UNCERTAIN, CheckResult
 
-HELPFULNESS_CHECKS = ("key_points", "lead", "no_repeat", "honest_gap", "length")
+HELPFULNESS_CHECKS = ("key_points", "lead", "no_repeat", "honest_gap", "false_gap", "length")
 CHECK_ORDER = ("framing", "terms", "grounding", "scope", "retrieval", "forbidden", "llm") + HELPFULNESS_CHECKS
 _THRESHOLD_CHECK = {"framing": "framing", "terms": "terms", "grounding": "grounding", "scope": "scope",
                     "retrieval_recall_at_k": "retrieval", "forbidden": "forbidden", "llm": "llm",
@@ -146,7 +146,10 @@ def helpfulness_checks(case: Case, answer: str, embeddings=None) -> list[CheckRe
     if case.key_points:
         checks.append(helpfulness.judge_key_points(answer, case.key_points, embeddings))
     if case.lead_any or case.kind or case.covered is False:
-        checks.append(helpfulness.judge_lead(answer, case.question, case.lead_any, case.kind, case.covered))
+        checks.append(helpfulness.judge_lead(answer, case.question, case.lead_any, case.kind, case.covered,
+                                             case.lead_terms))
+    if case.covered is True:
+        checks.append(helpfulness.judge_false_gap(answer))
     checks.append(helpfulness.judge_no_repeat(answer))
     gap = helpfulness.judge_honest_gap(answer, case.covered)
     if gap is not None:

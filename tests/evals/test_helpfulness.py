@@ -84,10 +84,30 @@ def test_lead_fails_when_the_first_two_sentences_wander():
 
 def test_lead_yes_no_stance_and_gap_admission():
     stance = h.judge_lead("No. That is a common idea, but AQ frames it differently.", "Is it all about the arms?", [], "yes_no")
-    assert stance.verdict == PASS and {"via": "stance", "match": "no"} in stance.evidence
+    assert stance.verdict == PASS and any(e.get("via") == "stance" and e.get("match") == "no" for e in stance.evidence)
+    no_verdict = h.judge_lead("The arms matter in AQ's view of the swing side.", "Is it all about the arms?", [], "yes_no")
+    assert no_verdict.verdict == FAIL, "a yes/no lead needs its verdict, not just the subject"
     gap = h.judge_lead("AQ's articles don't cover that. They talk about other things.", "Which shoes should I buy?", [],
                        "how_to", covered=False)
     assert gap.verdict == PASS and any(e.get("via") == "gap admission" for e in gap.evidence)
+
+
+def test_lead_judges_against_the_kind_of_ask():
+    q = "Is swing-side thrust the same as the swing side?"
+    one = h.judge_lead("In AQ's terms, swing-side thrust is how aggressively the swing side thrusts. It matters.", q, [],
+                       "same_or_different", lead_terms=["swing-side thrust", "swing side"])
+    assert one.verdict == PASS
+    only = h.judge_lead("In AQ's terms, swing-side thrust is how hard it thrusts. It matters.", q, [],
+                        "same_or_different", lead_terms=["swing-side thrust", "pushing side"])
+    assert only.verdict == FAIL and "pushing side" in only.evidence[1]["missing"]
+    q = "How would I know my timing is improving?"
+    assert h.judge_lead("Sprinting feels smoother and less rushed. That is the sign.", q, [], "signs").verdict == PASS
+    assert h.judge_lead("AQ names contributor timing. It is a relationship.", q, [], "signs").verdict == FAIL
+
+
+def test_false_gap_flags_a_covered_question_answered_not_covered():
+    assert h.judge_false_gap("AQ's articles don't cover that directly, so I won't invent an answer.").verdict == FAIL
+    assert h.judge_false_gap("In AQ's terms, contributor timing is how cleanly both sides arrive.").verdict == PASS
 
 
 # --- no_repeat ----------------------------------------------------------------------------------
