@@ -459,7 +459,10 @@ def _clean_history(history, turns: int) -> list[dict]:
     out = []
     for m in history or []:
         if isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str) and m["content"].strip():
-            out.append({"role": m["role"], "content": m["content"][:4000]})
+            # unprintable characters (lone surrogates) out, as from a question: the planner embeds this text too
+            content = "".join(ch for ch in m["content"][:4000] if ch in "\n\t" or ch.isprintable())
+            if content.strip():
+                out.append({"role": m["role"], "content": content})
     return out[-turns:] if turns else []
 
 

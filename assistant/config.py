@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     composer_support_cosine: float = Field(0.35, ge=-1, le=1, description="Least cosine to the question for a supporting unit.")
     composer_gap_support_cosine: float = Field(0.4, ge=-1, le=1, description="Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer offers what it can explain).")
     composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description="Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question.")
+    composer_covered_cosine: float = Field(0.5, ge=-1, le=1, description="A question the plan reads as not covered, that names no "
+                                          "not-covered topic, is answered after all when a passage is this close (cosine).")
     composer_min_words: int = Field(90, ge=10, description="Supporting units are added until the answer has at least this many words.")
     composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
 

@@ -18,6 +18,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +96,18 @@ def _family_questions(fam: dict, where: str) -> list[LabelledQuestion]:
 
 
 def load_plan_set(path: Path) -> list[LabelledQuestion]:
-    """Every labelled question in a YAML file, or in every *.yaml file of a folder."""
+    """Every labelled question in a YAML file, or in every *.yaml file of a folder (read again
+    only when a file changes: every service that plans reads it)."""
     path = Path(path)
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     if not files or not all(f.exists() for f in files):
         raise PlanSetError(f"no labelled question set at {path}")
+    return list(_read_plan_set(tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)))
+
+
+@lru_cache(maxsize=4)
+def _read_plan_set(stamped: tuple) -> tuple[LabelledQuestion, ...]:
+    files = [Path(name) for name, _, _ in stamped]
     out: list[LabelledQuestion] = []
     for f in files:
         try:
@@ -111,8 +119,8 @@ def load_plan_set(path: Path) -> list[LabelledQuestion]:
                 raise PlanSetError(f"{f}: family #{n + 1} has no 'family' id")
             out.extend(_family_questions(fam, f"{f.name} {fam['family']}"))
     if not out:
-        raise PlanSetError(f"{path}: no labelled questions")
-    return out
+        raise PlanSetError(f"{files[0].parent}: no labelled questions")
+    return tuple(out)
 
 
 def set_digest(examples: Sequence[LabelledQuestion]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,17 @@ def quick_figures(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AQ_")}
     env.update({"AQ_DATA_DIR": str(work / "data"), "AQ_CORPUS_DIR": str(ROOT / "corpus"), "HF_HUB_OFFLINE": "1",
                 "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
-    proc = subprocess.run([sys.executable, "-m", "assistant", "bench", "--quick", "--load-rounds", "2", "--json"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=BENCH_TIMEOUT_S)
+    # A session of its own: a bench that runs out of time is stopped with the servers it started,
+    # which would otherwise outlive it (subprocess.run's timeout kills only the bench itself).
+    proc = subprocess.Popen([sys.executable, "-m", "assistant", "bench", "--quick", "--load-rounds", "2", "--json"], cwd=work,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=BENCH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the quick bench took more than {BENCH_TIMEOUT_S} s")
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(proc.stdout)

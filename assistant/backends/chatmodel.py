@@ -33,14 +33,16 @@ CONDENSE_PROMPT = (
 )
 
 # What the plan asks of the first sentence (the composer reads the plan itself).
-KIND_GUIDANCE = {
+KIND_GUIDANCE = {   # what the first sentence must do, per kind of ask (assistant.plan_model.KINDS)
     "yes_no": "Open with a plain yes or no (or 'not necessarily'), then say why.",
-    "definition": "Open with what the term means, in one sentence.",
-    "how_to": "Open with what to work on, in AQ's terms.",
-    "feel_good": "Describe only how improved sprinting feels, then what may be improving underneath.",
-    "feel_bad": "Describe only how disrupted sprinting feels, then what may be disrupted underneath.",
-    "comparison": "Say how the two things differ, one sentence each.",
-    "why": "Open with the reason AQ gives.",
+    "definition": "Open with what the term means, in one sentence, then how it feels.",
+    "same_or_different": "Define both terms, one sentence each, then say how they relate.",
+    "signs": "Say what it feels like, only on the side asked (improving or disrupted), then what may be changing underneath.",
+    "why_feel": "Name the feeling, then what may be happening underneath it.",
+    "contrast": "Describe both situations, each with what may be happening underneath it.",
+    "work_on": "Open with what to work on, in AQ's terms.",
+    "pushback": "Open with a plain, polite correction.",
+    "explain": "Open with the reason AQ gives.",
     "about_aq": "Say what AQ is.",
 }
 
@@ -103,7 +105,9 @@ def condense_chain(chat_model):
 
 
 def plan_guidance(plan: QuestionPlan) -> str:
-    lines = [KIND_GUIDANCE.get(plan.kind, "")]
+    # "not covered" with no not-covered topic named: the passages decide, as for an explanation
+    kind = "explain" if plan.kind == "not_covered" and not plan.gaps else plan.kind
+    lines = [KIND_GUIDANCE.get(kind, "")]
     if plan.gaps:
         lines.insert(0, f"AQ's articles don't cover {', '.join(plan.gaps)}: say so in your first sentence and invent nothing.")
     for part in plan.parts:

@@ -54,6 +54,7 @@ class ComposerWeights:
     support_cosine: float
     gap_support_cosine: float
     gap_cosine: float
+    covered_cosine: float
     min_words: int
     max_words: int
 
@@ -105,7 +106,7 @@ _ONE_SIDED = ("signs", "why_feel", "explain")
 _GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "signs", "why_feel", "contrast", "same_or_different")
 # A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
 _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
-_CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why)\b", re.I)
+_CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
 
 
 def _opening(sentence: str) -> tuple[str, ...]:
@@ -292,6 +293,10 @@ class Composer:
             if best is not None:
                 answer.cite(best)
             return
+        if plan.kind == "not_covered" and not plan.gaps and max((c.semantic for c in ranked), default=0) >= self.w.covered_cosine:
+            # the plan saw no covered topic, but no not-covered topic is named and a passage answers it
+            # closely ("what makes elite sprinters fast?"): a false "not covered" is worse than an answer
+            plan = replace(plan, kind="explain")
         if plan.kind == "not_covered" or (plan.gaps and not plan.named and plan.kind in _GAP_AS_SUBJECT):
             # "is arm action important?": a yes/no about a topic the articles don't cover
             self._admit_gap(answer, plan, ranked)
@@ -320,8 +325,8 @@ class Composer:
             answer.cite(ranked[0])
         if plan.intent in ("doctrine", "injection"):
             # what AQ holds instead: the relationships underneath, in its own terms
-            under = self._under(ranked, plan.stance or "improving", None)
-            if under is not None and not answer.overlaps(under):
+            under = self._under([c for c in ranked if not answer.overlaps(c)], plan.stance or "improving", None)
+            if under is not None:
                 answer.cite(under)
 
     def _lead_definition(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
@@ -373,21 +378,16 @@ class Composer:
         """How would I know…: what it feels like, on the side asked, then what is underneath."""
         side = plan.stance or "improving"
         felt = self._felt(ranked, side, plan)
-        under = self._under(ranked, side, felt)
-        for c in filter(None, (felt, under)):
-            if not answer.overlaps(c):
-                answer.cite(c)
+        if felt is not None and not answer.overlaps(felt):
+            answer.cite(felt)
+        under = self._under([c for c in ranked if not answer.overlaps(c)], side, felt)
+        if under is not None:
+            answer.cite(under)
         return bool(felt or under)
 
     def _lead_underneath(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
-        """Why does it feel…: what may be happening underneath, then how that feels."""
-        side = plan.stance or "improving"
-        felt = self._felt(ranked, side, plan)
-        under = self._under(ranked, side, felt)
-        for c in filter(None, (under, felt)):
-            if not answer.overlaps(c):
-                answer.cite(c)
-        return bool(felt or under)
+        """Why does it feel…: the feeling named in AQ's words, then what may be happening underneath."""
+        return self._lead_felt(answer, plan, ranked)
 
     def _lead_contrast(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Two situations: the passage closest to the question, then each side it leaves out, with
@@ -395,7 +395,9 @@ class Composer:
         if not ranked:
             return False
         answer.cite(ranked[0])
-        for side in ("improving", "disrupted"):
+        # the side the athlete worries about leads; the other side is added when the question is balanced
+        sides = ("improving", "disrupted") if not plan.stance else (plan.stance,)
+        for side in sides:
             if any(c.unit.stance == side for c in answer.sources):
                 continue
             c = self._felt(ranked, side, plan) or self._under(ranked, side, None)
@@ -547,24 +549,26 @@ class _Draft:
     def repeats(self, text: str) -> bool:
         """Most of this text was said already, in this answer or an earlier one."""
         mine = frozenset(tokenize(text))
-        return any(_containment(mine, t) >= 0.6 for t in self.tokens + self.before if t)
+        if any(_containment(mine, t) >= 0.6 for t in self.tokens if t):
+            return True
+        return bool(mine) and any(len(mine & t) / len(mine) >= 0.6 for t in self.before if t)
 
     def said_before(self, c: Candidate) -> bool:
-        """An earlier answer in the conversation already said (most of) this unit."""
-        return any(_containment(c.tokens, t) >= 0.6 for t in self.before if t)
+        """An earlier answer in the conversation already said (most of) this unit: most of the unit's
+        own words are in one of its sentences (a short sentence that shares words is no repeat)."""
+        return bool(c.tokens) and any(len(c.tokens & t) / len(c.tokens) >= 0.6 for t in self.before if t)
 
     def overlaps(self, c: Candidate) -> bool:
         """A sentence of the unit repeats, or is mostly contained in, a sentence already said (in
         this answer or an earlier one), or opens with the same two words as one of this answer's."""
-        said = self.tokens + self.before
-        if any(_containment(c.tokens, t) >= 0.6 for t in said if t):
+        if any(_containment(c.tokens, t) >= 0.6 for t in self.tokens if t) or self.said_before(c):
             return True
         if self.said_doctrine and self.doctrine_marker and self.doctrine_marker.search(c.unit.text):
             return True
         sentences = split_sentences(c.unit.text)
         if any(_opening(s) in self.openings for s in sentences):
             return True
-        return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in sentences for t in said if t)
+        return any(_containment(frozenset(tokenize(s)), t) >= 0.6 for s in sentences for t in self.tokens if t)
 
     def cite(self, c: Candidate, prefix: str = "", following: bool = False, lower: bool = False) -> None:
         if c.chunk_id not in self.cited:
