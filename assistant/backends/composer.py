@@ -103,7 +103,8 @@ _OTHER = {"improving": "disrupted", "disrupted": "improving"}
 # kinds that describe one side of sprinting (improving or disrupted), the side the question is on
 _ONE_SIDED = ("signs", "why_feel", "explain")
 # kinds whose whole subject a not-covered topic can be, when the question names no AQ term
-_GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "signs", "why_feel", "contrast", "same_or_different")
+# (a feeling asked about is covered whatever else the question names: "flying 30s smooth, from blocks rushed")
+_GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "same_or_different")
 # A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
 _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
@@ -293,9 +294,11 @@ class Composer:
             if best is not None:
                 answer.cite(best)
             return
-        if plan.kind == "not_covered" and not plan.gaps and max((c.semantic for c in ranked), default=0) >= self.w.covered_cosine:
-            # the plan saw no covered topic, but no not-covered topic is named and a passage answers it
-            # closely ("what makes elite sprinters fast?"): a false "not covered" is worse than an answer
+        if plan.kind == "not_covered" and not plan.gaps and (
+                plan.follows or max((c.semantic for c in ranked), default=0) >= self.w.covered_cosine):
+            # the plan saw no covered topic, but no not-covered topic is named, and the question follows a
+            # covered turn or a passage answers it closely ("what makes elite sprinters fast?"): a false
+            # "not covered" is worse than an answer
             plan = replace(plan, kind="explain")
         if plan.kind == "not_covered" or (plan.gaps and not plan.named and plan.kind in _GAP_AS_SUBJECT):
             # "is arm action important?": a yes/no about a topic the articles don't cover

@@ -191,6 +191,9 @@ def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[st
     if kind == "signs":
         m = _felt_words().search(text)
         return bool(m), {"needs": "how it feels", "match": m.group(0) if m else None}
+    if kind == "about_aq":
+        ok = bool(re.search(r"\baq\b", text))
+        return ok, {"needs": "what AQ is"}
     if kind == "definition" and terms:
         ok = phrase_in(terms[0].replace("-", " "), text.replace("-", " "))
         return ok, {"needs": "the term defined", "term": terms[0]}
