@@ -215,6 +215,21 @@ class Featurizer:
 
 # --- the model --------------------------------------------------------------------------------
 
+def _adam(X: np.ndarray, outputs: int, score_gradient, l2: float, steps: int, lr: float):
+    """Weights and biases of a linear model (X @ W + b) fitted by full-batch Adam, given the loss's
+    gradient with respect to the scores; L2 on W."""
+    W = np.zeros((X.shape[1], outputs), dtype=np.float32)
+    b = np.zeros(outputs, dtype=np.float32)
+    m, v = [np.zeros_like(W), np.zeros_like(b)], [np.zeros_like(W), np.zeros_like(b)]
+    for t in range(1, steps + 1):
+        G = score_gradient(X @ W + b)
+        for i, (p, g) in enumerate(zip((W, b), (X.T @ G + l2 * W, G.sum(0)))):
+            m[i] = 0.9 * m[i] + 0.1 * g
+            v[i] = 0.999 * v[i] + 0.001 * g * g
+            p -= lr * (m[i] / (1 - 0.9 ** t)) / (np.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8)
+    return W, b
+
+
 class Softmax:
     """Multinomial logistic regression, trained with Adam on the full batch (numpy only)."""
 
@@ -229,19 +244,7 @@ class Softmax:
         Y[np.arange(len(y)), [index[c] for c in y]] = 1.0
         sw = np.ones(len(y), dtype=np.float32) if weights is None else weights.astype(np.float32)
         sw = sw / sw.sum()
-        W = np.zeros((X.shape[1], len(self.classes)), dtype=np.float32)
-        b = np.zeros(len(self.classes), dtype=np.float32)
-        m = [np.zeros_like(W), np.zeros_like(b)]
-        v = [np.zeros_like(W), np.zeros_like(b)]
-        for t in range(1, steps + 1):
-            P = self._softmax(X @ W + b)
-            G = (P - Y) * sw[:, None]
-            grads = [X.T @ G + l2 * W, G.sum(0)]
-            for i, (p, g) in enumerate(zip((W, b), grads)):
-                m[i] = 0.9 * m[i] + 0.1 * g
-                v[i] = 0.999 * v[i] + 0.001 * g * g
-                p -= lr * (m[i] / (1 - 0.9 ** t)) / (np.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8)
-        self.W, self.b = W, b
+        self.W, self.b = _adam(X, len(self.classes), lambda Z: (self._softmax(Z) - Y) * sw[:, None], l2, steps, lr)
         return self
 
     @staticmethod
@@ -262,16 +265,7 @@ class MultiLabel:
         self.W, self.b = W, b
 
     def fit(self, X: np.ndarray, Y: np.ndarray, *, l2: float = 1e-3, steps: int = 200, lr: float = 0.05) -> "MultiLabel":
-        W = np.zeros((X.shape[1], Y.shape[1]), dtype=np.float32)
-        b = np.zeros(Y.shape[1], dtype=np.float32)
-        m, v = [np.zeros_like(W), np.zeros_like(b)], [np.zeros_like(W), np.zeros_like(b)]
-        for t in range(1, steps + 1):
-            G = (self._sigmoid(X @ W + b) - Y) / len(Y)
-            for i, (p, g) in enumerate(zip((W, b), (X.T @ G + l2 * W, G.sum(0)))):
-                m[i] = 0.9 * m[i] + 0.1 * g
-                v[i] = 0.999 * v[i] + 0.001 * g * g
-                p -= lr * (m[i] / (1 - 0.9 ** t)) / (np.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8)
-        self.W, self.b = W, b
+        self.W, self.b = _adam(X, Y.shape[1], lambda Z: (self._sigmoid(Z) - Y) / len(Y), l2, steps, lr)
         return self
 
     @staticmethod
