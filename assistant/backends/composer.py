@@ -110,6 +110,11 @@ _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
 
 
+# Share of a sentence's own words found in one earlier answer's sentence that makes it a repeat: "what
+# may drift" and "what may need to improve" share four in five of their words and are not the same point.
+_SAID_BEFORE = 0.9
+
+
 def _opening(sentence: str) -> tuple[str, ...]:
     """A sentence's first two words: an answer whose sentences open alike ("AQ views …", "AQ views …")
     reads like a list of quotes, not a coach."""
@@ -554,12 +559,15 @@ class _Draft:
         mine = frozenset(tokenize(text))
         if any(_containment(mine, t) >= 0.6 for t in self.tokens if t):
             return True
-        return bool(mine) and any(len(mine & t) / len(mine) >= 0.6 for t in self.before if t)
+        return self._said_before(mine)
 
     def said_before(self, c: Candidate) -> bool:
         """An earlier answer in the conversation already said (most of) this unit: most of the unit's
         own words are in one of its sentences (a short sentence that shares words is no repeat)."""
-        return bool(c.tokens) and any(len(c.tokens & t) / len(c.tokens) >= 0.6 for t in self.before if t)
+        return any(self._said_before(frozenset(tokenize(s))) for s in split_sentences(c.unit.text))
+
+    def _said_before(self, mine: frozenset) -> bool:
+        return bool(mine) and any(len(mine & t) / len(mine) >= _SAID_BEFORE for t in self.before if t)
 
     def overlaps(self, c: Candidate) -> bool:
         """A sentence of the unit repeats, or is mostly contained in, a sentence already said (in
