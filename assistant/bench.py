@@ -359,7 +359,9 @@ LOAD_FEELINGS = [
     "Why does sprinting sometimes feel effortless?",
     "Is coordination the cause of sprint speed?",
 ]
-LOAD_FOLLOW_UPS = ["How do I improve it?", "What should I work on for that?", "How does that help me run faster?"]
+# Follow-ups whose answer depends on the turn before ("what should I work on for that?" is answered with
+# AQ's one training list whichever term came first).
+LOAD_FOLLOW_UPS = ["How do I improve it?", "How would I know it is getting better?", "How does that help me run faster?"]
 LOAD_ENDPOINT = "/chat_with_history"
 LOAD_ANSWER_TIMEOUT_S = 120
 LOAD_TIMEOUT_S = 300

@@ -119,7 +119,9 @@ def test_bench_quick_api_load_against_the_trivial_endpoint(quick_figures):
     aq = by_name["api_load_aq"]
     assert aq["wrong_answers"] == 0, aq["wrong_examples"]
     assert aq["follow_ups"] == aq["sessions"] * aq["rounds"], aq
-    assert aq["context_mattered"] >= aq["follow_ups"] - 2, "the follow-ups should need their conversation to be answered"
+    # The plan decides whether a follow-up leans on its previous turn (a learned prediction, about 0.8-0.95
+    # right): most, not all, of the load's follow-ups are answered differently with their conversation.
+    assert aq["context_mattered"] >= 0.8 * aq["follow_ups"], "the follow-ups should need their conversation to be answered"
     assert aq["rounds"] == 2, aq  # --load-rounds
     ratio = by_name["api_load_ratio"]
     assert _number(ratio["throughput_share"]) and _number(ratio["p95_ratio"]), ratio
