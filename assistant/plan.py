@@ -134,11 +134,15 @@ class QuestionPlanner:
             condensed = condense(question) if condense is not None else None
             if condensed and 8 <= len(condensed) <= 400:
                 standalone = condensed.splitlines()[0]
-        if previous and not part and not named and (follows or not terms) and p.kind not in _NO_TARGETS:
-            # "how can I tell if mine is improving?": the previous turn's terms
+        if previous and not part and p.kind not in _NO_TARGETS:
             before_named, before_terms = self._terms(previous, before.terms)
-            terms = tuple(dict.fromkeys(terms + before_terms))
-            named = before_named
+            if not named and (follows or not terms):
+                # "how can I tell if mine is improving?": the previous turn's terms
+                terms = tuple(dict.fromkeys(terms + before_terms))
+                named = before_named
+            elif named and follows:
+                # "same thing as contributor timing?" after "what's sprint-system cycling?": both
+                terms = tuple(dict.fromkeys(named + before_named[:1] + terms))
         if p.kind in _NO_TARGETS:
             terms = named if p.kind == "not_covered" else ()
         kind, why = p.kind, ""

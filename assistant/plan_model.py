@@ -45,7 +45,7 @@ KINDS: dict[str, str] = {
 }
 STANCES = ("improving", "disrupted", "")
 SAFE_KIND = "explain"       # the answer's shape when the plan is unsure of the kind
-FEATURE_VERSION = "2"       # bump when the features change: cached weights are then trained again
+FEATURE_VERSION = "4"       # bump when the features change: cached weights are then trained again
 _BUCKETS = 2048             # hashed word and word-pair features (per question and previous question)
 
 
@@ -177,6 +177,21 @@ def _hashed(text: str, prefix: str, out: np.ndarray) -> None:
         out /= n
 
 
+# How a second turn leans on the first, in any conversation (English, not AQ's words): it opens on a
+# connective ("so…", "ok what about…"), refers back ("that", "mine"), or is short.
+_CONNECTIVE = re.compile(r"^\W*(?:so|and|but|ok|okay|k|then|right|wait|hm+|also|what about|how about|same|vs|or|yeah|"
+                         r"yes|no|sure|really|huh|why not|great|cool|nice|thanks|interesting)\b", re.I)
+_REFERS_BACK = re.compile(r"\b(?:it|that|this|those|these|them|mine|yours|there|he|she|they|his|her|its|one|same|other|"
+                          r"either|both|then|instead|too|also)\b", re.I)
+_TURN_FACTS = 4
+
+
+def turn_facts(question: str) -> list[float]:
+    n = len(question.split())
+    return [float(bool(_CONNECTIVE.search(question))), float(bool(_REFERS_BACK.search(question))),
+            float(n <= 6), float(n <= 12)]
+
+
 class Featurizer:
     """A question (and its previous turn) as one row: MiniLM vectors, hashed words, lexical facts.
 
@@ -189,7 +204,17 @@ class Featurizer:
 
     @property
     def width(self) -> int:
-        return 384 * 2 + 1 + 2 * _BUCKETS + 2 * self.n_facts
+        return 384 * 2 + 1 + 2 * _BUCKETS + 2 * self.n_facts + _TURN_FACTS
+
+    @property
+    def question_words(self) -> slice:
+        """Where the question's own hashed words are in a row."""
+        return slice(384 * 2 + 1, 384 * 2 + 1 + _BUCKETS)
+
+    @property
+    def previous_vector(self) -> slice:
+        """Where the previous question's MiniLM vector is in a row."""
+        return slice(384, 384 * 2)
 
     def row(self, question: str, previous: str, qvec, pvec) -> np.ndarray:
         x = np.zeros(self.width, dtype=np.float32)
@@ -208,8 +233,10 @@ class Featurizer:
             x[at:at + _BUCKETS] *= 0.5
         at += _BUCKETS
         x[at:at + self.n_facts] = self.facts(question)
+        at += self.n_facts
         if previous:
-            x[at + self.n_facts:] = 0.5 * np.asarray(self.facts(previous), dtype=np.float32)
+            x[at:at + self.n_facts] = 0.5 * np.asarray(self.facts(previous), dtype=np.float32)
+            x[at + self.n_facts:] = 2.0 * np.asarray(turn_facts(question), dtype=np.float32)
         return x
 
 
@@ -356,6 +383,16 @@ def training_rows(examples: Sequence[LabelledQuestion], featurizer: Featurizer, 
     return X, labels
 
 
+def _fit_scaled(head: Softmax, X: np.ndarray, columns: slice, y: list[str], **fit) -> Softmax:
+    """Fit one head with some columns counting twice, folded into its weights afterwards so that
+    every head reads the same row."""
+    scale = np.ones(X.shape[1], dtype=np.float32)
+    scale[columns] = 2.0
+    head.fit(X * scale, y, **fit)
+    head.W = head.W * scale[:, None]
+    return head
+
+
 def train(examples: Sequence[LabelledQuestion], featurizer: Featurizer, embed, term_names: Sequence[str]) -> PlanModel:
     """A plan model from the labelled set's tune split (held-out families are never seen)."""
     tune = [e for e in examples if e.split == "tune"]
@@ -364,9 +401,12 @@ def train(examples: Sequence[LabelledQuestion], featurizer: Featurizer, embed, t
     # each kind weighs the same in total: a rare kind (greeting) is not drowned by a common one
     counts = {k: kinds.count(k) for k in set(kinds)}
     balance = np.array([1.0 / counts[k] for k in kinds])
-    kind = Softmax(list(KINDS)).fit(X, kinds, weights=balance)
+    # The kind of ask is read more from the question's own words, and a follow-up from the previous
+    # question, than the other heads read them: those columns count twice for that head
+    # (cross-validated over the tune families: kind 0.80 → 0.83, follow-ups found 0.75 → 0.82).
+    kind = _fit_scaled(Softmax(list(KINDS)), X, featurizer.question_words, kinds, weights=balance)
     stance = Softmax(list(STANCES)).fit(X, [lab["stance"] for lab in labels])
-    follows = Softmax(["no", "yes"]).fit(X, [lab["follows"] for lab in labels])
+    follows = _fit_scaled(Softmax(["no", "yes"]), X, featurizer.previous_vector, [lab["follows"] for lab in labels])
     names = [t for t in term_names if sum(t in lab["terms"] for lab in labels) >= 5]
     Y = np.array([[float(t in lab["terms"]) for t in names] for lab in labels], dtype=np.float32).reshape(len(labels), len(names))
     terms = MultiLabel(names).fit(X, Y)

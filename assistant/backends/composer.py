@@ -327,8 +327,8 @@ class Composer:
         lead = shape.get(plan.kind)
         if lead is not None and lead(answer, plan, ranked):
             pass
-        elif plan.kind == "explain" and len(plan.named) == 1 and self._define(answer, plan, 1):
-            pass  # "explain continuity in simple words": what it is, first
+        elif plan.kind == "explain" and 1 <= len(plan.named) <= 2 and self._define(answer, plan, 2):
+            pass  # "explain continuity in simple words", "how do X and Y link up": what each is, first
         elif ranked:
             answer.cite(ranked[0])
         if plan.intent in ("doctrine", "injection"):
@@ -357,11 +357,16 @@ class Composer:
         return best is not None
 
     def _lead_same_or_different(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
-        """Both terms defined, then how they relate."""
-        if self._define(answer, plan, 2) >= 2:
+        """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
+        coordination?") counts as one of the two, defined in the doctrine's own words."""
+        said = self._define(answer, plan, 2)
+        subject = self.doctrine.text("subject_definition")
+        if said < 2 and subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
+            answer.say(subject, DOCTRINE_ID)
+            said += 1
+        if said >= 2:
             answer.say(self.doctrine.text("not_the_same"))
-            return True
-        return False
+        return said > 0
 
     def _lead_work_on(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         in_passing = self.doctrine.text("gap_in_passing").format(topics=_listed(plan.gaps))
@@ -429,6 +434,8 @@ class Composer:
         doctrine = [c for c in ranked[:6] if self.doctrine.doctrine_marker.search(c.unit.text)]
         best = doctrine[0] if doctrine and plan.intent in ("doctrine", "injection") else ranked[0]
         answer.say(self.doctrine.text("correction_lead"))
+        if plan.intent not in ("doctrine", "injection"):
+            self._define(answer, plan, 2)  # "it's all one timing": what each term AQ uses means
         answer.cite(best)
         return True
 

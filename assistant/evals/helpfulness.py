@@ -12,6 +12,7 @@ Each returns a `CheckResult` (pass / fail / uncertain) with evidence saying why.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..guard import split_sentences
 from ..retrieval import stem_words, tokenize
@@ -177,7 +178,55 @@ def _felt_words() -> re.Pattern:
     return re.compile(rf"\b(?:feel\w*|felt)\b|{d.improving.pattern}|{d.disrupted.pattern}", re.I)
 
 
-def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[str]) -> tuple[bool, dict] | None:
+# "What to work on": the lead says what to change (any wording), besides naming an AQ term.
+_WORK_ON = re.compile(r"\b(?:needs? to|work(?:ing)? on|focus\w*|train\w*|build\w*|develop\w*|practi[cs]\w*|aim\w*|"
+                      r"improv\w*|become\w*|cleaner|more aggressive\w*|more continuous\w*)\b", re.I)
+# A plain correction: the first sentence disagrees.
+_CORRECTS = re.compile(r"\b(?:not|no|isn'?t|aren'?t|doesn'?t|don'?t|never|wrong|rather|actually|instead|but)\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def _sides() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """How improving and disrupted sprinting are described (the doctrine's stance words), and the
+    AQ terms (the glossary's): corpus data, read once."""
+    from ..config import Settings
+    from ..corpus import load_glossary
+    from ..doctrine import load
+
+    d = load()
+    path = Settings().corpus_dir / "glossary.yaml"
+    names = [t.term for t in load_glossary(path)] if path.exists() else []
+    names = [re.escape(n).replace("\\-", "[- ]") for n in names + ["sprint-system"]]
+    return d.improving, d.disrupted, re.compile(r"\b(?:" + "|".join(names) + r")\b", re.I)
+
+
+def _kind_lead_feel(kind: str | None, lead: list[str], text: str, question: str = "") -> tuple[bool, dict] | None:
+    """The lead checks of the kinds about feelings, training and disagreement (plan_model.KINDS)."""
+    improving, disrupted, aq_terms = _sides()
+    felt = _felt_words().search(text)
+    term = aq_terms.search(text)
+    if kind == "why_feel":
+        return bool(felt and term), {"needs": "the feeling and what is underneath it, in AQ's terms",
+                                     "felt": felt and felt.group(0), "term": term and term.group(0)}
+    if kind == "work_on":
+        cue = _WORK_ON.search(text)
+        return bool(cue and term), {"needs": "what to work on, in AQ's terms", "cue": cue and cue.group(0),
+                                    "term": term and term.group(0)}
+    if kind == "contrast":
+        good, bad = improving.search(text), disrupted.search(text)
+        return bool(good and bad), {"needs": "both situations (improving and disrupted)",
+                                    "improving": good and good.group(0), "disrupted": bad and bad.group(0)}
+    if kind == "pushback":
+        # a correction that engages with what the athlete claimed, not a disclaimer before any passage
+        m = _CORRECTS.search(lead[0]) if lead else None
+        shared = [w for w in subject_words(question) if w in set(tokenize(text)) and not _CORRECTS.fullmatch(w)]
+        return bool(m and shared), {"needs": "a plain correction of the claim first", "match": m and m.group(0),
+                                    "claim_words": shared[:5]}
+    return None
+
+
+def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[str],
+               question: str = "") -> tuple[bool, dict] | None:
     """What the kind of ask needs in the lead (plan_model.KINDS): a verdict word for yes/no, both
     terms for same-or-different, felt words for how-would-I-know, the term for a definition.
     None when the kind asks nothing particular."""
@@ -197,7 +246,7 @@ def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[st
     if kind == "definition" and terms:
         ok = phrase_in(terms[0].replace("-", " "), text.replace("-", " "))
         return ok, {"needs": "the term defined", "term": terms[0]}
-    return None
+    return _kind_lead_feel(kind, lead, text, question)
 
 
 def judge_false_gap(answer: str) -> CheckResult:
@@ -215,7 +264,7 @@ def judge_lead(answer: str, question: str, lead_any: list[str] | None = None, ki
     word, the subject, or the kind of answer asked."""
     lead = sentences(answer)[:LEAD_SENTENCES]
     text = " ".join(lead)
-    strict = _kind_lead(kind, lead, normalise(text), lead_terms or []) if covered is not False else None
+    strict = _kind_lead(kind, lead, normalise(text), lead_terms or [], question) if covered is not False else None
     if strict is not None:
         ok, why = strict
         return CheckResult("lead", PASS if ok else FAIL, 1.0 if ok else 0.0, [{"lead": lead}, {"kind": kind, **why}],

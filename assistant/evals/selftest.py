@@ -9,6 +9,8 @@
 - helpfulness (evals/judges/helpfulness_labelled.yaml): accuracy of each helpfulness judge
   (key_points, lead, no_repeat, honest_gap, length) against pass / fail / na labels, for the tune
   and heldout splits separately; `uncertain` is always an error.
+- lead by kind (evals/judges/lead_labelled.yaml): the lead judge's accuracy on the kinds judged on
+  their own terms (why_feel, work_on, contrast, pushback, explain), against blind ratings, per kind.
 
 Every eval report includes these figures.
 """
@@ -212,12 +214,29 @@ def tune_key_point_cosine(path: Path | None = None, embeddings=None, candidates=
     return {"best": tied[len(tied) // 2], "accuracy": best, "tied": tied, "table": table, "n": len(rows)}
 
 
+def lead_self_test(path: Path | None = None) -> dict:
+    """Accuracy of the kind-aware lead judge against blind ratings, tune and heldout, per kind."""
+    from .helpfulness import judge_lead
+
+    path = Path(path or JUDGES_DIR / "lead_labelled.yaml")
+    splits = _helpfulness_rows(path)
+    out: dict = {"file": _rel(path), "level": "answer", "metric": "accuracy"}
+    for split, rows in splits.items():
+        preds = [{"lead": judge_lead(str(r.get("answer", "")), str(r.get("question", "")), kind=r.get("kind"),
+                                     covered=True).verdict} for r in rows]
+        out[split] = _accuracy(rows, preds, "lead")
+        out[split]["per_kind"] = {
+            k: _accuracy([r for r in rows if r.get("kind") == k], [p for r, p in zip(rows, preds) if r.get("kind") == k],
+                         "lead")["accuracy"] for k in sorted({str(r.get("kind")) for r in rows})}
+    return out
+
+
 def run_self_tests() -> dict:
     """Every judge self-test; a missing or unreadable labelled file is reported, never raised."""
     out = {}
     for name, fn in (("framing", framing_self_test), ("framing_sentences", framing_sentences_self_test),
                      ("scope", scope_self_test), ("grounding", grounding_self_test),
-                     ("helpfulness", helpfulness_self_test)):
+                     ("helpfulness", helpfulness_self_test), ("lead_by_kind", lead_self_test)):
         try:
             out[name] = fn()
         except (OSError, ValueError, RuntimeError, yaml.YAMLError) as exc:   # RuntimeError: no embedding model
