@@ -98,6 +98,19 @@ class Doctrine:
         """The not-covered topics the question names, in the file's order."""
         return [g.topic for g in self.not_covered if g.pattern.search(question)]
 
+    def mentions_injury(self, text: str) -> bool:
+        """An injury is what the question is about: a mention that is denied ("not injured",
+        "nothing hurts", "no pain", "pain-free") is context, not the ask."""
+        if re.search(r"\b(?:fully cleared|cleared to (?:run|sprint|train)|fully recovered|healed)\b", text, re.I):
+            return False  # "back from a strain and fully cleared": the injury is behind them
+        for m in self.injury.finditer(text):
+            before = text[max(0, m.start() - 25):m.start()].lower()
+            after = text[m.end():m.end() + 6].lower()
+            if not (re.search(r"\b(?:not|no|nothing|never|without|zero|isn'?t|doesn'?t|don'?t|didn'?t|wasn'?t)\s+(?:\w+\s+)?$", before)
+                    or re.match(r"\s*-?\s*free\b", after)):
+                return True
+        return False
+
     def stance_of(self, text: str) -> str:
         """improving | disrupted | mixed | neutral: which side of sprinting the text describes.
 

@@ -122,7 +122,7 @@ class QuestionPlanner:
         everyday = tuple(t.term for t in self.glossary.expansions(question))
         lends_nothing = before is not None and before.kind == "out_of_scope" and not named and not everyday
         if (lends_nothing and (follows or not terms) and not INJECTION.search(question)
-                and not self.doctrine.injury.search(question)):
+                and not self.doctrine.mentions_injury(question)):
             # "how do I fix that?" after "what should I eat?": an off-topic turn lends no topic
             return QuestionPlan(question, question, "out_of_scope", "out_of_scope", in_scope=False,
                                 confidence=p.kind_confidence, follows=True)
@@ -193,7 +193,7 @@ class QuestionPlanner:
         d = self.doctrine
         if INJECTION.search(question):
             return "injection", True
-        if d.injury.search(question):
+        if d.mentions_injury(question):
             return "injury", False
         if kind in ("out_of_scope", "greeting"):
             return kind, False
@@ -213,7 +213,7 @@ def featurizer(glossary: Glossary, doctrine: Doctrine) -> Featurizer:
         disrupted = len(doctrine.disrupted.findall(text))
         stance = doctrine.stance_of(text)
         return [min(len(named), 2) / 2, min(len(everyday), 3) / 3, float(bool(doctrine.gaps_in(text))),
-                float(bool(doctrine.out_of_scope.search(text))), float(bool(doctrine.injury.search(text))),
+                float(bool(doctrine.out_of_scope.search(text))), float(doctrine.mentions_injury(text)),
                 float(bool(INJECTION.search(text))), float(bool(doctrine.subject_pattern.search(text))),
                 min(improving, 3) / 3, min(disrupted, 3) / 3, float(stance == "improving"), float(stance == "disrupted"),
                 float(bool(_NEGATION.search(text)))]

@@ -240,6 +240,9 @@ def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[st
     if kind == "signs":
         m = _felt_words().search(text)
         return bool(m), {"needs": "how it feels", "match": m.group(0) if m else None}
+    if kind == "greeting":
+        short = len(" ".join(lead).split()) <= 80 and not re.search(r"\[\d", " ".join(lead))
+        return short, {"needs": "a short reply, citing nothing"}
     if kind == "about_aq":
         ok = bool(re.search(r"\baq\b", text))
         return ok, {"needs": "what AQ is"}

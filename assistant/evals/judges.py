@@ -351,9 +351,17 @@ def judge_scope(answer: str, expect_refusal: bool, service_scope: str | None = N
                                                             "sentence": (split_sentences(answer) or [answer])[0][:300]}],
                            {"expected": "refusal", "found": state})
     if state == "refused":
+        # "the articles don't cover plyometrics; here is what they do say to work on. … [1]": a topic
+        # named in passing is declined, and the ask is still answered from the passages
+        last = max(c["position"] for c in cues if c["position"] <= _REFUSAL_WINDOW)
+        if any(_CITED.search(s) for s in (split_sentences(answer) or [])[last:]):
+            return CheckResult("scope", PASS, 1.0, evidence, {"expected": "answer", "found": "answered after a gap"})
         return CheckResult("scope", FAIL, 0.0, evidence + [{"detail": "in-scope question refused"}],
                            {"expected": "answer", "found": state})
     return CheckResult("scope", PASS, 1.0, evidence, {"expected": "answer", "found": state})
+
+
+_CITED = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 
 
 # --- forbidden ----------------------------------------------------------------------------------

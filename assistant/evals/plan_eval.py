@@ -145,8 +145,8 @@ HELPFULNESS_THRESHOLDS = {"framing": 1.0, "scope": 0.9, "key_points": 0.9, "lead
 def helpfulness_dataset(examples: list[LabelledQuestion], path: Path, split: str = "heldout", per_family: int = 2):
     """The labelled set's families of one split as helpfulness cases: the first `per_family`
     phrasings of each, with the family's key points, kind and terms (a follow-up keeps its turn
-    before). Out-of-scope and greeting families expect the short refusal; not-covered families an
-    honest gap; covered families no false "not covered"."""
+    before). Out-of-scope families expect the short refusal, greetings a short reply; not-covered
+    families an honest gap; covered families no false "not covered"."""
     from .datasets import Case, Dataset
 
     cases, taken = [], Counter()
@@ -154,11 +154,12 @@ def helpfulness_dataset(examples: list[LabelledQuestion], path: Path, split: str
         if e.split != split or taken[e.family] >= per_family:
             continue
         taken[e.family] += 1
-        refusal = e.kind in ("out_of_scope", "greeting")
-        covered = False if e.kind == "not_covered" else (True if not e.gap and not refusal else None)
+        # an off-topic ask expects the short refusal; a greeting a short reply (in scope, citing nothing)
+        refusal = e.kind == "out_of_scope"
+        covered = False if e.kind == "not_covered" else (True if not e.gap and e.kind not in ("out_of_scope", "greeting") else None)
         cases.append(Case(
             id=f"{e.family}-{taken[e.family]}", turns=[e.previous, e.question] if e.previous else [e.question],
-            tags=[e.kind, "follow_up"] if e.previous else [e.kind], scope="out" if refusal else None,
+            tags=[e.kind, "follow_up"] if e.previous else [e.kind], scope="out" if refusal else "in" if e.kind == "greeting" else None,
             article=e.article, split=e.split, kind=e.kind, key_points=[list(p) for p in e.key_points],
             covered=covered, lead_terms=[t for t in e.terms]))
     description = (f"Held-out families of the labelled question set at {path}: {len(cases)} cases, "

@@ -124,7 +124,7 @@ def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: l
     checks = [judges.judge_framing_check(answer, trace)]
     if case.terms_any or case.terms_all:
         checks.append(judges.judge_terms(answer, case.terms_any, case.terms_all))
-    if not case.expects_refusal:
+    if not case.expects_refusal and case.kind != "greeting":  # a greeting's reply cites nothing, by design
         checks.append(judges.judge_grounding(answer, sources, embeddings=embeddings, trace=trace))
     if case.covered is not False:  # an uncovered topic is judged by honest_gap: admitting it is right there
         checks.append(judges.judge_scope(answer, case.expects_refusal, service_scope or None))

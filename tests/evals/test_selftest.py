@@ -54,5 +54,5 @@ def test_scope_and_grounding_self_tests_report_figures():
 def test_run_self_tests_reports_a_broken_file_instead_of_raising(tmp_path, monkeypatch):
     monkeypatch.setattr(selftest, "JUDGES_DIR", tmp_path)
     out = selftest.run_self_tests()
-    assert set(out) == {"framing", "framing_sentences", "scope", "grounding", "helpfulness"}
+    assert set(out) == {"framing", "framing_sentences", "scope", "grounding", "helpfulness", "lead_by_kind"}
     assert all("error" in row for row in out.values())
