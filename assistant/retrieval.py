@@ -16,10 +16,7 @@ import time
 from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from .config import Settings
 from .corpus import Glossary
@@ -279,14 +276,3 @@ class HybridSearcher:
                 )
             )
         return hits
-
-
-class HybridRetriever(BaseRetriever):
-    """The LangChain face of HybridSearcher, for chains."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    searcher: HybridSearcher
-    k: int = 4
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [hit.to_document() for hit in self.searcher.search(query, self.k)]

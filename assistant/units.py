@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from .doctrine import Doctrine
 from .guard import judge_sentence
@@ -48,7 +48,8 @@ class AnswerUnit:
         return " ".join(t for t in (self.question, self.context, self.text) if t)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        # shallow: asdict() would deep-copy the 384-float vector of every unit (most of an ingest's time)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         vec = data.pop("vector")
         if vec is not None:
             import numpy as np
@@ -82,7 +83,9 @@ def load_units(text: str) -> tuple[AnswerUnit, ...]:
 
 
 def with_vectors(units, vectors) -> tuple[AnswerUnit, ...]:
-    return tuple(replace(u, vector=tuple(float(x) for x in v)) for u, v in zip(units, vectors))
+    import numpy as np
+
+    return tuple(replace(u, vector=tuple(np.asarray(v, dtype=np.float64).tolist())) for u, v in zip(units, vectors))
 
 
 _EMOJI = re.compile(r"[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\ufe0f]+")

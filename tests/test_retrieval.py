@@ -240,3 +240,23 @@ def test_the_index_status_is_read_at_most_once_a_second(indexed_settings, embedd
     assert len(reads) == 1
     fresh.current_status(max_age_s=0)
     assert len(reads) == 2
+
+
+def test_the_langchain_retriever_gives_the_searchers_hits_as_documents(searcher):
+    from assistant.retriever import HybridRetriever
+
+    docs = HybridRetriever(searcher=searcher, k=3).invoke("why does my top speed feel rushed?")
+    hits = searcher.search("why does my top speed feel rushed?", 3)
+    assert [d.page_content for d in docs] == [h.text for h in hits]
+    assert all(d.metadata.get("id") for d in docs)
+
+
+def test_a_search_does_not_import_langchains_retriever_module():
+    # LangChain's retriever module costs more to import than a cold search (aq-coach bench: cold_search_s)
+    import subprocess
+    import sys
+
+    code = ("import sys, assistant.retrieval, assistant.embeddings, assistant.answering; "
+            "print('langchain_core.retrievers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
