@@ -234,6 +234,54 @@ def _corpus_digest(glossary: Glossary, doctrine: Doctrine) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:8]
 
 
+class _KnownSets:
+    """Which labelled-set digest (what training reads) a set's exact bytes have: a JSON file in the
+    model cache, written atomically."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / "plan-sets.json"
+
+    @staticmethod
+    def stamp(dataset: Path) -> str:
+        import hashlib
+
+        from .plan_model import FEATURE_VERSION
+
+        files = sorted(dataset.glob("*.yaml")) if dataset.is_dir() else [dataset]
+        h = hashlib.sha256(FEATURE_VERSION.encode())
+        for f in files:
+            if f.exists():
+                h.update(f.name.encode() + b"\0" + f.read_bytes())
+        return h.hexdigest()[:24]
+
+    def _read(self) -> dict:
+        import json
+
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, stamp: str) -> str | None:
+        value = self._read().get(stamp)
+        return value if isinstance(value, str) else None
+
+    def put(self, stamp: str, digest: str) -> None:
+        import json
+        import os
+
+        data = self._read()
+        data[stamp] = digest
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
+            partial.write_text(json.dumps(dict(list(data.items())[-50:])), encoding="utf-8")
+            os.replace(partial, self.path)
+        except OSError:
+            pass  # a read-only cache: the set is parsed again next time
+
+
 def load_planner(dataset, cache_dir, glossary: Glossary | None, doctrine: Doctrine,
                  embed: Callable[[list[str]], list], embed_id: str = "minilm",
                  confidence_floor: float = 0.3, retrain: bool = False) -> QuestionPlanner:
@@ -246,8 +294,17 @@ def load_planner(dataset, cache_dir, glossary: Glossary | None, doctrine: Doctri
     from .plan_model import PlanModel, load_plan_set, set_digest, train
 
     glossary = glossary or Glossary([])
-    examples = load_plan_set(Path(dataset))
-    key = f"{set_digest(examples)}-{_corpus_digest(glossary, doctrine)}-{embed_id}"
+    # Reading 3,500 labelled questions takes about a second; the files' bytes are hashed in a few
+    # milliseconds, so a serve whose set was trained on before never parses it.
+    known = _KnownSets(Path(cache_dir))
+    stamp = known.stamp(Path(dataset))
+    examples = None
+    digest = known.get(stamp)
+    if digest is None or retrain:
+        examples = load_plan_set(Path(dataset))
+        digest = set_digest(examples)
+        known.put(stamp, digest)
+    key = f"{digest}-{_corpus_digest(glossary, doctrine)}-{embed_id}"
     path = Path(cache_dir) / f"plan-{key}.npz"
     model = None
     if path.exists() and not retrain:
@@ -256,6 +313,7 @@ def load_planner(dataset, cache_dir, glossary: Glossary | None, doctrine: Doctri
         except Exception as exc:  # a damaged file: train again
             logging.getLogger(__name__).info("training the plan model again: %s", exc)
     if model is None:
+        examples = examples if examples is not None else load_plan_set(Path(dataset))
         model = train(examples, featurizer(glossary, doctrine), embed, [t.term for t in glossary])
         model.save(path)
     return QuestionPlanner(model, glossary, doctrine, embed, confidence_floor)

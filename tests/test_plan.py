@@ -145,3 +145,41 @@ def test_a_two_part_question_keeps_a_plan_per_part(planner):
     plan = planner.plan("What is contributor timing, and what should I work on to improve it?", [])
     assert len(plan.parts) == 2
     assert plan.parts[0].kind == "definition" and plan.parts[1].kind == "work_on"
+
+
+def test_a_set_trained_on_before_is_not_parsed_again(service, planner, monkeypatch, tmp_path):
+    import assistant.plan as plan_module
+    import assistant.plan_model as plan_model
+    from assistant.embeddings import default_cache_dir
+
+    settings = service.settings
+    model_path = next(Path(settings.model_cache_dir or default_cache_dir()).glob(f"plan-{planner.model.digest}-*.npz"))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / model_path.name).write_bytes(model_path.read_bytes())
+    calls = []
+    real = plan_model.load_plan_set
+    monkeypatch.setattr(plan_model, "load_plan_set", lambda p: calls.append(p) or real(p))
+    args = (settings.plan_dataset, cache, planner.glossary, planner.doctrine, planner.embed)
+    first = plan_module.load_planner(*args, embed_id=model_path.stem.rsplit("-", 1)[1])
+    second = plan_module.load_planner(*args, embed_id=model_path.stem.rsplit("-", 1)[1])
+    assert len(calls) == 1   # the first load reads the set once, to learn its digest; the second only hashes bytes
+    assert first.model.digest == second.model.digest == planner.model.digest
+
+
+def test_a_follow_up_naming_a_term_keeps_the_previous_turns_term(planner):
+    history = [{"role": "user", "content": "What's sprint-system cycling?"},
+               {"role": "assistant", "content": "In AQ's terms, sprint-system cycling is …"}]
+    plan = planner.plan("same thing as contributor timing or no?", history)
+    assert {"contributor timing", "sprint-system cycling"} <= set(plan.terms)
+
+
+@pytest.mark.parametrize("question, injury", [
+    ("I took three weeks off for exams. Not injured, nothing hurts. Why does sprinting feel so awkward now?", False),
+    ("Back from a hamstring strain and fully cleared. Why does my top speed feel rushed?", False),
+    ("My acceleration feels strained and heavy, why?", False),
+    ("I strained my hamstring yesterday, how long should I rest?", True),
+    ("my knee hurts when I sprint, what should I do", True),
+])
+def test_an_injury_denied_in_passing_is_not_the_ask(planner, question, injury):
+    assert (planner.plan(question, []).intent == "injury") is injury
