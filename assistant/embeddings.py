@@ -13,8 +13,6 @@ import os
 import threading
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
-
 from .config import Settings, apply_offline_hygiene
 
 
@@ -115,7 +113,7 @@ def _make_encoder(model_path: str, cache_dir: str, threads: int):
     return encoder
 
 
-class MiniLMEmbeddings(Embeddings):
+class MiniLMEmbeddings:
     """all-MiniLM-L6-v2 on the CPU through ONNX Runtime, normalised vectors (cosine = dot product).
 
     Questions run on one thread (a short text parallelises poorly); chunks at ingest, `batch_size`
@@ -123,6 +121,8 @@ class MiniLMEmbeddings(Embeddings):
     built from the packaged safetensors (assistant.onnx_minilm)."""
 
     query_engine = "onnx"  # what encodes questions (kept for the bench's figure)
+    # LangChain's Embeddings interface (embed_documents, embed_query), registered as such by
+    # as_langchain(): importing LangChain's base class costs a cold search about 0.15 s.
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 32, cache_dir: Path | None = None,
                  threads: int = 0) -> None:
@@ -213,3 +213,14 @@ def cosine(a, b, na: float | None = None, nb: float | None = None) -> float:
     na = float(a @ a) if na is None else na
     nb = float(b @ b) if nb is None else nb
     return float(a @ b) / math.sqrt(na * nb) if na > 0 and nb > 0 else 0.0
+
+
+def as_langchain(embeddings):
+    """The embedder as a LangChain `Embeddings` (for vector stores and `index()`): MiniLMEmbeddings
+    is registered as a virtual subclass, any other embedder is expected to be one already."""
+    from langchain_core.embeddings import Embeddings
+
+    if isinstance(embeddings, MiniLMEmbeddings) and not isinstance(embeddings, Embeddings):
+        Embeddings.register(MiniLMEmbeddings)
+    return embeddings
+

@@ -80,11 +80,13 @@ def open_vectorstore(settings: Settings, embeddings, client=None):
     """A LangChain Chroma vector store over the configured collection."""
     from langchain_chroma import Chroma
 
+    from .embeddings import as_langchain
+
     client = client or open_client(settings)
     return Chroma(
         client=client,
         collection_name=settings.collection,
-        embedding_function=embeddings,
+        embedding_function=as_langchain(embeddings),
         collection_metadata={"hnsw:space": "cosine"},
     )
 

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from .doctrine import Doctrine
-from .guard import judge_sentence
 
 UNIT_KINDS = ("faq", "list", "summary", "definition", "sentence")
 
@@ -131,7 +130,7 @@ def _usable(sentence: str, doctrine: Doctrine) -> bool:
         return False  # a fragment continuing a lead we do not have
     if len(re.sub(r"“[^”]*”|\"[^\"]*\"", " ", s).split()) < 4:
         return False  # a list of quoted phrases with no sentence around them
-    return judge_sentence(s).label != "causal"
+    return _judge_sentence(s).label != "causal"
 
 
 # A sentence that opens on a pronoun for the athletes or a connective carries on from the one before.
@@ -142,7 +141,7 @@ def _is_short_point(sentence: str, doctrine: Doctrine) -> bool:
     """A short plain statement with a verb: not a unit alone, but part of one."""
     s = clean(sentence)
     return (3 <= len(s.split()) < 7 and s.endswith(".") and s[:1].isupper() and not doctrine.filler.match(s)
-            and not doctrine.summary.match(s) and bool(_CLAUSE.search(s)) and judge_sentence(s).label != "causal")
+            and not doctrine.summary.match(s) and bool(_CLAUSE.search(s)) and _judge_sentence(s).label != "causal")
 
 
 def _lead_to_clause(lead: str) -> str:
@@ -345,7 +344,7 @@ def _faq_unit(blocks: list[str], section: str, question: str, doctrine: Doctrine
             sentences.append(_join_block(lines))
         else:
             sentences.extend(_sentence(_lead_to_clause(ln)) for ln in lines)
-    text = " ".join(s for s in sentences if s and judge_sentence(s).label != "causal")
+    text = " ".join(s for s in sentences if s and _judge_sentence(s).label != "causal")
     if not text:
         return None
     return AnswerUnit(text, "faq", section, doctrine.stance_of(text), question=question, verdict=verdict)
@@ -401,3 +400,11 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question
                     continue
                 previous = s if add(_lead_to_clause(s), "sentence", s) else ""
     return tuple(units)
+
+
+def _judge_sentence(sentence: str):
+    # the guard is needed when units are made (ingest), not when stored ones are read (every search)
+    from .guard import judge_sentence
+
+    return judge_sentence(sentence)
+

@@ -251,12 +251,20 @@ def test_the_langchain_retriever_gives_the_searchers_hits_as_documents(searcher)
     assert all(d.metadata.get("id") for d in docs)
 
 
-def test_a_search_does_not_import_langchains_retriever_module():
-    # LangChain's retriever module costs more to import than a cold search (aq-coach bench: cold_search_s)
+def test_a_search_imports_no_langchain_retriever_or_embeddings_base():
+    # together they cost a cold `aq-coach search` about 0.4 s (aq-coach bench: search_cold_process_s)
     import subprocess
     import sys
 
-    code = ("import sys, assistant.retrieval, assistant.embeddings, assistant.answering; "
-            "print('langchain_core.retrievers' in sys.modules)")
+    code = ("import sys, assistant.retrieval, assistant.embeddings, assistant.indexing; "
+            "print(sorted(m for m in ('langchain_core.retrievers', 'langchain_core.embeddings') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_embedder_is_a_langchain_embeddings_where_langchain_needs_one(embeddings):
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.embeddings import as_langchain
+
+    assert isinstance(as_langchain(embeddings), Embeddings)
