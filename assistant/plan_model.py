@@ -45,7 +45,7 @@ KINDS: dict[str, str] = {
 }
 STANCES = ("improving", "disrupted", "")
 SAFE_KIND = "explain"       # the answer's shape when the plan is unsure of the kind
-FEATURE_VERSION = "4"       # bump when the features change: cached weights are then trained again
+FEATURE_VERSION = "5"       # bump when the features change: cached weights are then trained again
 _BUCKETS = 2048             # hashed word and word-pair features (per question and previous question)
 
 
