@@ -132,6 +132,9 @@ def _listed(topics) -> str:
     return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
 
 
+_SUPPORT_MIN_WORDS = 9   # a supporting unit shorter than this is a fragment of its paragraph
+
+
 class Composer:
     """Compose an answer from retrieved chunks' answer units; deterministic, offline, traceable."""
 
@@ -345,7 +348,7 @@ class Composer:
             if under is not None and not answer.overlaps(under):
                 answer.cite(under)
             return True
-        if self._define(answer, plan, 1):
+        if self._define(answer, plan, 2):  # "what's the difference between X and Y?": both
             felt = self._felt(ranked, plan.stance or "improving", plan)
             if felt is not None and not answer.overlaps(felt):
                 answer.cite(felt)
@@ -384,7 +387,8 @@ class Composer:
 
     def _under(self, ranked: list[Candidate], side: str, besides: Candidate | None) -> Candidate | None:
         """The unit that says, in AQ's terms, what may be happening underneath, on one side."""
-        named = [c for c in ranked if c is not besides and self._terms_named(c) >= 2]
+        # what may need to improve (a training unit) is the answer to "what should I do?", not what is underneath
+        named = [c for c in ranked if c is not besides and self._terms_named(c) >= 2 and not self._is_training(c.unit)]
         return next((c for c in named if c.unit.stance == side), named[0] if named else None)
 
     def _lead_felt(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
@@ -507,6 +511,12 @@ class Composer:
         side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
         pool = [c for c in ranked if not answer.overlaps(c) and not (side and c.unit.stance in (_OTHER[side], "mixed")
                                                                       and plan.kind not in ("work_on", "contrast"))]
+        # a fragment ("Suddenly the faster athlete may appear more coordinated.") leans on the sentences
+        # around it in the article: it supports nothing on its own
+        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS]
+        if not plan.wants_training and plan.kind != "about_aq":
+            # what to work on answers "what should I do?", not "how would I know?" or "what is it?"
+            pool = [c for c in pool if not self._is_training(c.unit)]
         if answer.gap:  # only what is close to the question, or about the AQ term it names
             named = [t.lower().replace("-", " ") for t in plan.named]
             own = self._own_words(plan)
