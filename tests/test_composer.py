@@ -376,3 +376,12 @@ def test_cosine_with_kept_norms_is_exactly_the_plain_cosine():
     for a in vectors:
         for b in vectors:
             assert cosine(a, b, norm2(a), norm2(b)) == cosine(a, b)
+
+
+def test_a_second_about_aq_question_in_a_chat_does_not_say_what_aq_is_again(service):
+    first = "is AQ a person or like a training company? who is AQ"
+    a = service.answer(first)
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": a.text}]
+    b = service.answer("ok so what does AQ actually think makes you fast, in one or two sentences", history)
+    said = set(split_sentences(a.text))
+    assert b.text.strip() and not said & set(split_sentences(b.text))

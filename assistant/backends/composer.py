@@ -294,6 +294,8 @@ class Composer:
         return self._embed([text])[0] if self.embeddings is not None else None
 
     def _lead(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate], qvec, hits) -> None:
+        if plan.kind == "about_aq" and any(answer.repeats(s) for s in split_sentences(self.doctrine.about_aq)):
+            plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
         if plan.kind == "about_aq" and self.doctrine.about_aq:
             answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
             # and where to start: what AQ has athletes work on (a passage the text above doesn't already list)
