@@ -108,6 +108,9 @@ _GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "same_or_different")
 # A unit that carries on from the one before it in its chunk ("Instead, athletes feel …").
 _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
+# "AQ says those feelings may…": a unit that refers back to what its paragraph said before it
+_REFERS_BACK = re.compile(r"^(?:\W*\w+\W+){0,3}?(?:those|these|that|this|such)\s+(?:feelings?|experiences?|changes?|"
+                          r"relationships?|improvements?|words?|labels?|things?|moments?|sensations?)\b", re.I)
 
 
 # Share of a sentence's own words found in one earlier answer's sentence that makes it a repeat: "what
@@ -513,9 +516,9 @@ class Composer:
         side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
         pool = [c for c in ranked if not answer.overlaps(c) and not (side and c.unit.stance in (_OTHER[side], "mixed")
                                                                       and plan.kind not in ("work_on", "contrast"))]
-        # a fragment ("Suddenly the faster athlete may appear more coordinated.") leans on the sentences
-        # around it in the article: it supports nothing on its own
-        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS]
+        # a fragment (a sentence of a few words) or a unit pointing back
+        # ("AQ says those feelings…") leans on the sentences around it in the article: alone it dangles
+        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _REFERS_BACK.match(c.unit.text)]
         if not plan.wants_training and plan.kind != "about_aq":
             # what to work on answers "what should I do?", not "how would I know?" or "what is it?"
             pool = [c for c in pool if not self._is_training(c.unit)]
