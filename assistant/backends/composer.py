@@ -514,8 +514,10 @@ class Composer:
         # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
         # nothing from the other side is added.
         side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
-        pool = [c for c in ranked if not answer.overlaps(c) and not (side and c.unit.stance in (_OTHER[side], "mixed")
-                                                                      and plan.kind not in ("work_on", "contrast"))]
+        # (what to work on answers a disrupted stride with what may need to improve: a training unit keeps any side)
+        pool = [c for c in ranked if not answer.overlaps(c) and not (
+            side and c.unit.stance in (_OTHER[side], "mixed") and plan.kind != "contrast"
+            and not (plan.wants_training and self._is_training(c.unit)))]
         # a fragment (a sentence of a few words) or a unit pointing back
         # ("AQ says those feelings…") leans on the sentences around it in the article: alone it dangles
         pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _REFERS_BACK.match(c.unit.text)]
