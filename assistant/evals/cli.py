@@ -142,6 +142,9 @@ def _brief_self_test(st: dict) -> dict:
             return row
         if "judges" in row:   # helpfulness: accuracy per judge and split
             return {j: {sp: v[sp]["accuracy"] for sp in v} for j, v in row["judges"].items()}
+        if row.get("metric") == "accuracy":   # lead by kind: accuracy per split, and per kind
+            return {sp: {"accuracy": row[sp]["accuracy"], "n": row[sp]["n"], "per_kind": row[sp].get("per_kind", {})}
+                    for sp in ("tune", "heldout") if sp in row}
         return {k: row.get(k) for k in ("precision", "recall", "n", "uncertain")}
 
     return {name: brief(row) for name, row in st.items()}
@@ -212,7 +215,9 @@ def _print_summary(result: RunResult, console: Console) -> None:
     st = s.get("judge_self_test", {})
     if st:
         parts = [f"{name} P {_pct(row.get('precision'))} R {_pct(row.get('recall'))}" for name, row in st.items()
-                 if "error" not in row and name != "helpfulness"]
+                 if "error" not in row and name != "helpfulness" and "heldout" not in row]
+        parts += [f"{name} accuracy {_pct(row['tune'].get('accuracy'))} / {_pct(row['heldout'].get('accuracy'))} (tune / heldout)"
+                  for name, row in st.items() if "error" not in row and "heldout" in row and "tune" in row]
         console.print("judge self-test: " + " · ".join(parts), highlight=False)
         helpful = st.get("helpfulness") or {}
         if helpful and "error" not in helpful:

@@ -205,6 +205,12 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
         for name, row in st.items():
             if name == "helpfulness":
                 continue
+            if "heldout" in row and "tune" in row and "error" not in row:   # lead by kind: accuracy per split
+                out.append(f"<tr><td>{_e(name)}</td><td>{_e(row.get('file'))}</td><td>accuracy</td>"
+                           f"<td>{row['tune'].get('n')} / {row['heldout'].get('n')}</td>"
+                           f"<td colspan=2>tune {_pct(row['tune'].get('accuracy'))} · heldout {_pct(row['heldout'].get('accuracy'))}</td>"
+                           f"<td>{row['heldout'].get('uncertain')}</td><td>{_e(str(row['heldout'].get('per_kind')))}</td></tr>")
+                continue
             if "error" in row:
                 out.append(f"<tr><td>{_e(name)}</td><td colspan=7 class=failed>{_e(row['error'])}</td></tr>")
                 continue
