@@ -109,7 +109,7 @@ _GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "same_or_different")
 _POINTS_BACK = re.compile(r"^(?:For example|That is why|Which is why),? (\w)")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
 # "AQ says those feelings may…": a unit that refers back to what its paragraph said before it
-_REFERS_BACK = re.compile(r"^(?:\W*\w+\W+){0,3}?(?:those|these|that|this|such)\s+(?:feelings?|experiences?|changes?|"
+_LEANS_ON_PARAGRAPH = re.compile(r"^(?:\W*\w+\W+){0,3}?(?:those|these|that|this|such)\s+(?:feelings?|experiences?|changes?|"
                           r"relationships?|improvements?|words?|labels?|things?|moments?|sensations?)\b", re.I)
 
 
@@ -346,9 +346,8 @@ class Composer:
                 answer.cite(under)
 
     def _lead_definition(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
-        subject = self.doctrine.text("subject_definition")
-        if not plan.named and subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
-            answer.say(subject, DOCTRINE_ID)  # "what is coordination, really?": the doctrine's own answer
+        if not plan.named and self._define_subject(answer, plan):
+            # "what is coordination, really?": the doctrine's own answer, then what is underneath
             under = self._under(ranked, "improving", None)
             if under is not None and not answer.overlaps(under):
                 answer.cite(under)
@@ -368,13 +367,20 @@ class Composer:
         """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
         coordination?") counts as one of the two, defined in the doctrine's own words."""
         said = self._define(answer, plan, 2)
-        subject = self.doctrine.text("subject_definition")
-        if said < 2 and subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
-            answer.say(subject, DOCTRINE_ID)
+        if said < 2 and self._define_subject(answer, plan):
             said += 1
         if said >= 2:
             answer.say(self.doctrine.text("not_the_same"))
         return said > 0
+
+    def _define_subject(self, answer: "_Draft", plan: QuestionPlan) -> bool:
+        """The doctrine's definition of its subject (coordination), when the question names it and
+        the chat has not said it yet; whether it was said."""
+        subject = self.doctrine.text("subject_definition")
+        if subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
+            answer.say(subject, DOCTRINE_ID)
+            return True
+        return False
 
     def _lead_work_on(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         in_passing = self.doctrine.text("gap_in_passing").format(topics=_listed(plan.gaps))
@@ -520,7 +526,7 @@ class Composer:
             and not (plan.wants_training and self._is_training(c.unit)))]
         # a fragment (a sentence of a few words) or a unit pointing back
         # ("AQ says those feelings…") leans on the sentences around it in the article: alone it dangles
-        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _REFERS_BACK.match(c.unit.text)]
+        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _LEANS_ON_PARAGRAPH.match(c.unit.text)]
         if not plan.wants_training and plan.kind != "about_aq":
             # what to work on answers "what should I do?", not "how would I know?" or "what is it?"
             pool = [c for c in pool if not self._is_training(c.unit)]

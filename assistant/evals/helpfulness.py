@@ -190,12 +190,11 @@ def _sides() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
     """How improving and disrupted sprinting are described (the doctrine's stance words), and the
     AQ terms (the glossary's): corpus data, read once."""
     from ..config import Settings
-    from ..corpus import load_glossary
     from ..doctrine import load
+    from ..indexing import glossary_for
 
     d = load()
-    path = Settings().corpus_dir / "glossary.yaml"
-    names = [t.term for t in load_glossary(path)] if path.exists() else []
+    names = [t.term for t in glossary_for(Settings())]
     names = [re.escape(n).replace("\\-", "[- ]") for n in names + ["sprint-system"]]
     return d.improving, d.disrupted, re.compile(r"\b(?:" + "|".join(names) + r")\b", re.I)
 
@@ -241,7 +240,7 @@ def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[st
         m = _felt_words().search(text)
         return bool(m), {"needs": "how it feels", "match": m.group(0) if m else None}
     if kind == "greeting":
-        short = len(" ".join(lead).split()) <= 80 and not re.search(r"\[\d", " ".join(lead))
+        short = len(" ".join(lead).split()) <= 80 and not _CITATION.search(" ".join(lead))
         return short, {"needs": "a short reply, citing nothing"}
     if kind == "about_aq":
         ok = bool(re.search(r"\baq\b", text))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..embeddings import cosine
-from ..guard import judge_framing, split_sentences
+from ..guard import _CITATION_MARK, judge_framing, split_sentences
 from ..retrieval import tokenize
 from .datasets import Source
 
@@ -354,14 +354,11 @@ def judge_scope(answer: str, expect_refusal: bool, service_scope: str | None = N
         # "the articles don't cover plyometrics; here is what they do say to work on. … [1]": a topic
         # named in passing is declined, and the ask is still answered from the passages
         last = max(c["position"] for c in cues if c["position"] <= _REFUSAL_WINDOW)
-        if any(_CITED.search(s) for s in (split_sentences(answer) or [])[last:]):
+        if any(_CITATION_MARK.search(s) for s in (split_sentences(answer) or [])[last:]):
             return CheckResult("scope", PASS, 1.0, evidence, {"expected": "answer", "found": "answered after a gap"})
         return CheckResult("scope", FAIL, 0.0, evidence + [{"detail": "in-scope question refused"}],
                            {"expected": "answer", "found": state})
     return CheckResult("scope", PASS, 1.0, evidence, {"expected": "answer", "found": state})
-
-
-_CITED = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 
 
 # --- forbidden ----------------------------------------------------------------------------------
