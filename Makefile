@@ -55,6 +55,7 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 
 test: dev browser postgres
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

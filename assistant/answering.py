@@ -123,7 +123,8 @@ class _AnswerCache:
 
 # --- the service -------------------------------------------------------------------------------
 
-_REPLACED_NOTICE = "The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed directly from AQ's articles."
+_REPLACED_NOTICE = ("The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed "
+                    "directly from AQ's articles.")
 _FALLBACK_NOTICE = "The language model could not be reached, so this answer was composed directly from AQ's articles."
 
 
@@ -147,7 +148,7 @@ class AnsweringService:
         self._planner_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AnsweringService":
+    def from_settings(cls, settings: Settings) -> AnsweringService:
         from .indexing import glossary_for, open_searcher
 
         return cls(settings, open_searcher(settings), glossary_for(settings))

@@ -723,6 +723,21 @@ def _llm_figures(service, n: int, say) -> list[dict]:
     return figures
 
 
+def _ingest_figures(chunks: int, units: int, raw_s: list[float], raw_units_s: list[float],
+                    ingest_s: list[float]) -> list[dict]:
+    """Raw chunk embedding, and ingest beside the raw embedding of the same texts (chunks and units)."""
+    raw = _figure("embed_chunks_per_s", value=chunks * len(raw_s) / sum(raw_s), unit="chunks/s")
+    raw.update(rounds=[round(chunks / x, 2) for x in raw_s], chunks=chunks, unit_texts=units,
+               units_s=round(sum(raw_units_s) / len(raw_units_s), 3))
+    same_texts = [r + u for r, u in zip(raw_s, raw_units_s)]
+    ingest = _figure("ingest_chunks_per_s", value=chunks * len(ingest_s) / sum(ingest_s), unit="chunks/s")
+    ingest.update(share_of_raw=round(sum(same_texts) / sum(ingest_s), 3), target_share=0.9,
+                  share_of_chunk_embedding=round(sum(raw_s) / sum(ingest_s), 3),
+                  round_shares=[round(r / i, 3) for r, i in zip(same_texts, ingest_s)],
+                  rounds=[round(chunks / x, 2) for x in ingest_s])
+    return [raw, ingest]
+
+
 def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = True,
               load_rounds: int | None = None) -> list[dict]:
     from .answering import AnsweringService
@@ -784,25 +799,25 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
         _copy_corpus(settings.corpus_dir, many, copies)
         bulk = settings.model_copy(update={"data_dir": tmp / "bulk", "corpus_dir": many})
         chunks, _ = corpus_chunks(bulk)
-        # Raw embedding of the chunks' texts, then a fresh ingest of the same corpus, in turn: on a
-        # shared machine the rate drifts from one minute to the next, so both are measured in each round.
-        raw_s, ingest_s = [], []
+        # Ingest embeds the chunks and then their answer units (distinct texts, as embed_units does):
+        # the raw figure embeds the same texts, so the share is what ingest adds around the engine.
+        unit_texts = list(dict.fromkeys(u.match_text for c in chunks for u in c.units))
+        # Raw embedding, then a fresh ingest of the same corpus, in turn: on a shared machine the
+        # rate drifts from one minute to the next, so both are measured in each round.
+        raw_s, raw_units_s, ingest_s = [], [], []
         for n in range(1 if quick else 3):
             t = time.perf_counter()
             embeddings.embed_documents([c.text for c in chunks])
             raw_s.append(time.perf_counter() - t)
             t = time.perf_counter()
+            embeddings.embed_documents(unit_texts)
+            raw_units_s.append(time.perf_counter() - t)
+            t = time.perf_counter()
             ingest_corpus(bulk.model_copy(update={"data_dir": tmp / f"bulk{n}"}), embeddings=embeddings)
             ingest_s.append(time.perf_counter() - t)
-        raw, ingest_rate = len(chunks) * len(raw_s) / sum(raw_s), len(chunks) * len(ingest_s) / sum(ingest_s)
-        fig = _figure("embed_chunks_per_s", value=raw, unit="chunks/s")
-        fig.update(rounds=[round(len(chunks) / x, 2) for x in raw_s], chunks=len(chunks))
-        figures.append(fig)
-        fig = _figure("ingest_chunks_per_s", value=ingest_rate, unit="chunks/s")
-        fig.update(share_of_raw=round(ingest_rate / raw, 3), target_share=0.9,
-                   round_shares=[round(r / i, 3) for r, i in zip(raw_s, ingest_s)],
-                   rounds=[round(len(chunks) / x, 2) for x in ingest_s])
-        figures.append(fig)
+        figures.extend(_ingest_figures(len(chunks), len(unit_texts), raw_s, raw_units_s, ingest_s))
+        say(f"  ingest at {figures[-1]['share_of_raw']:.0%} of the raw embedding of the same texts "
+            f"(chunks and answer units; target ≥ 90%), {figures[-1]['share_of_chunk_embedding']:.0%} of the chunks' alone")
 
         say(f"synthetic corpus of {n_synthetic} chunks…")
         sentences = sorted({s.strip() for c in chunks for s in c.body.replace("\n", " ").split(". ") if len(s.strip()) > 30})

@@ -11,8 +11,6 @@ composer's answer streams sentence by sentence (a diagnostic, not a bench figure
 
 from __future__ import annotations
 
-import os
-
 from .config import Settings, apply_offline_hygiene, get_settings
 
 CONSTANT = "In AQ's terms, this is a constant answer from the trivial endpoint."
@@ -47,7 +45,7 @@ def main() -> None:
     from .ui import serve
 
     settings = get_settings()
-    serve(build_trivial_app(settings, int(os.environ.get("AQ_BENCH_TRIVIAL_STREAM", "0") or 0)), settings)
+    serve(build_trivial_app(settings, settings.bench_trivial_stream), settings)
 
 
 if __name__ == "__main__":

@@ -95,12 +95,12 @@ def sources_html(sources: Iterable[Any], open_: bool = False) -> str:
     )
 
 
-def format_sources(answer: "Answer") -> str:
+def format_sources(answer: Answer) -> str:
     """The answer's sources, each with its section title and excerpt, folded inside <details>."""
     return sources_html(getattr(answer, "sources", None) or [])
 
 
-def guard_notice(answer: "Answer") -> str | None:
+def guard_notice(answer: Answer) -> str | None:
     """A short notice when the doctrine guard replaced the answer (or the LLM was unreachable)."""
     guard = getattr(answer, "guard", None)
     if guard is None or getattr(guard, "action", "") not in _NOTICE_ACTIONS:
@@ -124,7 +124,7 @@ def render_message(text: str, sources: Iterable[Any] = (), notices: Iterable[str
     return "\n\n".join(p for p in parts if p)
 
 
-def answer_notices(answer: "Answer") -> list[str]:
+def answer_notices(answer: Answer) -> list[str]:
     """The guard notice first, then the service's other notices (a shortened question …), deduplicated."""
     out: list[str] = []
     first = guard_notice(answer)
@@ -137,11 +137,11 @@ def answer_notices(answer: "Answer") -> list[str]:
     return out
 
 
-def render_answer(answer: "Answer") -> str:
+def render_answer(answer: Answer) -> str:
     return render_message(answer.text, answer.sources, answer_notices(answer))
 
 
-def glossary_markdown(glossary: "Glossary") -> str:
+def glossary_markdown(glossary: Glossary) -> str:
     """The AQ glossary as Markdown: each term, its definition, everyday words and related terms."""
     terms = sorted(glossary or [], key=lambda t: t.term.lower())
     if not terms:
@@ -209,7 +209,7 @@ def session_of(value: Any) -> str:
     return valid_session_id(value) or new_session_id()
 
 
-def index_problem(service: "AnsweringService | None", startup_problem: str | None = None) -> str | None:
+def index_problem(service: AnsweringService | None, startup_problem: str | None = None) -> str | None:
     """Why the index cannot answer, or None when it can."""
     if startup_problem:
         return startup_problem
@@ -236,7 +236,7 @@ def _turn(role: str, content: str, *, sources=None, backend=None, question="", m
             "question": question, "message_id": message_id, "note": note}
 
 
-def _stored_turns(store: "FeedbackStore", session_id: str) -> list[tuple[dict, dict]]:
+def _stored_turns(store: FeedbackStore, session_id: str) -> list[tuple[dict, dict]]:
     """The open conversation's stored messages, each with its turn (an answer's names its question)."""
     pairs, question = [], ""
     for m in store.messages(session_id):
@@ -249,7 +249,7 @@ def _stored_turns(store: "FeedbackStore", session_id: str) -> list[tuple[dict, d
     return pairs
 
 
-def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[dict]]:
+def _restore(store: FeedbackStore, session_id: str) -> tuple[list[dict], list[dict]]:
     """The open conversation of a session as (chatbot messages, turns)."""
     chat, turns = [], []
     for m, turn in _stored_turns(store, session_id):
@@ -261,7 +261,7 @@ def _restore(store: "FeedbackStore", session_id: str) -> tuple[list[dict], list[
     return chat, turns
 
 
-def _stored_answer(store: "FeedbackStore", session_id: str, turns: Any, index: Any) -> dict | None:
+def _stored_answer(store: FeedbackStore, session_id: str, turns: Any, index: Any) -> dict | None:
     """The stored answer behind the Chatbot message at `index`, as the database holds it in this
     session's open conversation; None for a user message, a note, or anything the database lacks."""
     claimed = turns[index] if isinstance(turns, list) and isinstance(index, int) and 0 <= index < len(turns) else None
@@ -327,7 +327,7 @@ class CommentResult:
 class ChatController:
     """The athletes' chat over an answering service (None, with startup_problem: it only says why)."""
 
-    def __init__(self, service: "AnsweringService | None", store: "FeedbackStore", glossary: "Glossary",
+    def __init__(self, service: AnsweringService | None, store: FeedbackStore, glossary: Glossary,
                  *, startup_problem: str | None = None) -> None:
         self.service = service
         self.store = store
@@ -434,7 +434,7 @@ class ChatController:
                 except Exception:
                     pass
 
-    def _finish(self, session_id: str, question: str, answer: "Answer", chat: list[dict], turns: list[dict]) -> None:
+    def _finish(self, session_id: str, question: str, answer: Answer, chat: list[dict], turns: list[dict]) -> None:
         """Store the final answer and put it, rendered, in place of the streamed text."""
         notices = answer_notices(answer)
         sources = [_plain_source(s) for s in answer.sources]

@@ -10,7 +10,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -98,7 +98,7 @@ JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
 @friendly_errors
 def import_cmd(
     paths: list[Path] = typer.Argument(..., help="Raw article files (.txt, .md or .html)."),
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Corpus folder to write to (default: settings)."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="Corpus folder to write to (default: settings)."),
     as_json: bool = JSON_OPT,
 ):
     """Repair and import raw AQ articles into clean Markdown in the corpus folder."""
@@ -123,7 +123,7 @@ def import_cmd(
 @app.command()
 @friendly_errors
 def ingest(
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Corpus folder (default: settings)."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="Corpus folder (default: settings)."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Drop the index and build it from scratch."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another running ingest before giving up."),
     as_json: bool = JSON_OPT,
@@ -168,7 +168,7 @@ def ingest(
 @friendly_errors
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    k: Optional[int] = typer.Option(None, "--k", min=1, max=50, help="How many chunks to return."),
+    k: int | None = typer.Option(None, "--k", min=1, max=50, help="How many chunks to return."),
     as_json: bool = JSON_OPT,
 ):
     """Hybrid search (BM25 + vectors) over the index; prints ranked chunks."""
@@ -245,8 +245,8 @@ def _print_answer(answer, streamed: str = "") -> None:
 @friendly_errors
 def ask(
     question: str = typer.Argument(..., help="The athlete's question."),
-    history: Optional[Path] = typer.Option(None, "--history", help='JSON list of {"role", "content"} messages (OpenAI chat format).'),
-    backend: Optional[str] = BACKEND_OPT,
+    history: Path | None = typer.Option(None, "--history", help='JSON list of {"role", "content"} messages (OpenAI chat format).'),
+    backend: str | None = BACKEND_OPT,
     as_json: bool = JSON_OPT,
 ):
     """Answer one question, grounded in AQ's articles, with sources. An LLM's answer prints as it is written."""
@@ -287,7 +287,7 @@ def _answer(service, question: str, history: list[dict], live: bool):
 
 @app.command()
 @friendly_errors
-def chat(backend: Optional[str] = BACKEND_OPT, as_json: bool = JSON_OPT):
+def chat(backend: str | None = BACKEND_OPT, as_json: bool = JSON_OPT):
     """Chat in the terminal; the conversation is remembered. Type /new to start over, /quit to leave."""
     from .answering import EmptyQuestion
 
@@ -352,24 +352,67 @@ def status(
         raise typer.Exit(1)
 
 
+@app.command("settings")
+@friendly_errors
+def settings_(
+    markdown: bool = typer.Option(False, "--markdown", help="Print the README's table of every setting and its default."),
+    as_json: bool = JSON_OPT,
+):
+    """Show every setting in effect (from AQ_* variables and .env) and where it differs from its default.
+
+    Secrets are never printed. `--markdown` writes the README's settings table from the same fields."""
+    from .config import Settings, env_name, settings_markdown
+
+    if markdown:
+        sys.stdout.write(settings_markdown())
+        return
+    settings = _settings()
+    rows = []
+    for name, field in Settings.model_fields.items():
+        value, default = getattr(settings, name), field.get_default(call_default_factory=True)
+        shown = "(set)" if value is not None and "SecretStr" in type(value).__name__ else value
+        rows.append({"variable": env_name(name), "value": None if shown is None else str(shown),
+                     "changed": value != default})
+    if as_json:
+        _emit_json({"settings": rows})
+        return
+    table = Table(title="aq-coach settings")
+    for col in ("variable", "value"):
+        table.add_column(col)
+    for row in rows:
+        style = "bold" if row["changed"] else "dim"
+        table.add_row(row["variable"], "unset" if row["value"] is None else row["value"], style=style)
+    out.print(table)
+    out.print(f"{sum(r['changed'] for r in rows)} of {len(rows)} differ from their defaults (bold).", highlight=False)
+
+
 # --- web UI, feedback, evals, bench: thin wrappers over their modules --------------------------------
 
 @app.command()
 @friendly_errors
 def serve(
-    host: Optional[str] = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="Port (default 7860)."),
-    backend: Optional[str] = BACKEND_OPT,
+    host: str | None = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default 7860)."),
+    backend: str | None = BACKEND_OPT,
     as_json: bool = JSON_OPT,
 ):
     """Serve the athletes' web chat (Gradio) on http://127.0.0.1:7860 by default.
 
     The index and models (embeddings, and the local LLM when it is the backend) are loaded before
     the server says it is ready, so the first athletes don't wait for them."""
+    import gc
+
+    from .embeddings import preload_question_encoder
+
+    # Starting makes ~600k objects (gradio, Chroma, the index) and almost no garbage (about 4,000
+    # unreachable objects): collecting while they are made costs 0.3-0.6 s of the start. ui.serve
+    # freezes what was made and turns collection back on before it listens.
+    gc.disable()
+    settings = _settings(host=host, port=port, backend=backend)
+    preload_question_encoder(settings)  # loads while gradio imports
     from .ui import create_app, parse_auth
     from .ui import serve as serve_app
 
-    settings = _settings(host=host, port=port, backend=backend)
     parse_auth(settings.auth)  # a malformed AQ_AUTH fails before the slow start
     if not as_json:
         err.print("loading the index and models…", highlight=False)
@@ -433,7 +476,7 @@ PLAN_SET_OPT = typer.Option(None, "--dataset", help="Labelled question set (a YA
 
 @plan_app.command("train")
 @friendly_errors
-def plan_train(dataset: Optional[Path] = PLAN_SET_OPT,
+def plan_train(dataset: Path | None = PLAN_SET_OPT,
                if_missing: bool = typer.Option(False, "--if-missing", help="Keep a model already trained on this set."),
                as_json: bool = JSON_OPT):
     """Train the plan model on the labelled set's tune split and cache it by the set's digest."""
@@ -457,7 +500,7 @@ def plan_train(dataset: Optional[Path] = PLAN_SET_OPT,
 
 @plan_app.command("eval")
 @friendly_errors
-def plan_eval(dataset: Optional[Path] = PLAN_SET_OPT,
+def plan_eval(dataset: Path | None = PLAN_SET_OPT,
               report: Path = typer.Option(Path("reports/plan"), "--report", help="Folder for plan_report.json and .html."),
               as_json: bool = JSON_OPT):
     """Per-field accuracy of the question plan, tune and held-out, with a confusion matrix of kinds.
@@ -512,10 +555,10 @@ def feedback_export(as_json: bool = JSON_OPT):
 @app.command("eval")
 @friendly_errors
 def eval_cmd(
-    dataset: Optional[Path] = typer.Option(None, "--dataset", help="Dataset file (YAML or JSONL); default evals/datasets/answers.yaml."),
-    backend: Optional[str] = BACKEND_OPT,
-    answers: Optional[Path] = typer.Option(None, "--answers", help="Score pre-recorded answers (JSONL) instead of running the assistant."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="An earlier report.json: list per-case regressions."),
+    dataset: Path | None = typer.Option(None, "--dataset", help="Dataset file (YAML or JSONL); default evals/datasets/answers.yaml."),
+    backend: str | None = BACKEND_OPT,
+    answers: Path | None = typer.Option(None, "--answers", help="Score pre-recorded answers (JSONL) instead of running the assistant."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="An earlier report.json: list per-case regressions."),
     report: Path = typer.Option(Path("reports/latest"), "--report", help="Folder for report.json and report.html."),
     as_json: bool = JSON_OPT,
 ):
@@ -547,8 +590,11 @@ def bench(
     table = Table(title="aq-coach bench")
     for col in ("name", "p50_ms", "p95_ms", "value", "unit"):
         table.add_column(col, justify="right" if col != "name" else "left")
+    def cell(value) -> str:
+        return "" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
     for f in figures:
-        table.add_row(f["name"], *(("" if f.get(k) is None else f"{f[k]:.2f}" if isinstance(f.get(k), float) else str(f.get(k))) for k in ("p50_ms", "p95_ms", "value")), str(f.get("unit", "")))
+        table.add_row(f["name"], *(cell(f.get(k)) for k in ("p50_ms", "p95_ms", "value")), str(f.get("unit", "")))
     out.print(table)
 
 

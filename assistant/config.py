@@ -110,28 +110,47 @@ class Settings(BaseSettings):
     history_turns: int = Field(6, ge=0, description="How many earlier messages are used to resolve follow-ups.")
 
     # composer: how answer units are ranked and how long an answer runs
-    composer_k: int = Field(10, ge=1, le=50, description="How many chunks the composer ranks answer units from (retrieval's k is for sources and the LLM's context).")
+    composer_k: int = Field(10, ge=1, le=50, description=(
+        "How many chunks the composer ranks answer units from (retrieval's k is for sources and the LLM's context)."
+    ))
     composer_semantic_weight: float = Field(1.0, ge=0, description="Weight of the unit's embedding cosine to the question.")
     composer_lexical_weight: float = Field(0.6, ge=0, description="Weight of the words (stemmed) the unit shares with the question and its AQ terms.")
     composer_rank_weight: float = Field(0.1, ge=0, description="Weight of the unit's chunk rank in retrieval (1/(1+rank)).")
     composer_term_weight: float = Field(0.25, ge=0, description="Bonus for a unit naming an AQ term the question names.")
-    composer_marker_weight: float = Field(0.3, ge=0, description="Bonus for a unit the plan asks for: a training unit for how-to questions, a doctrine unit for doctrine questions.")
-    composer_stance_weight: float = Field(0.2, ge=0, description="Bonus, for a yes/no question, for a unit that takes a stance (an FAQ verdict, or a negation such as 'does not always mean').")
+    composer_marker_weight: float = Field(0.3, ge=0, description=(
+        "Bonus for a unit the plan asks for: a training unit for how-to questions, a doctrine unit for doctrine "
+        "questions."
+    ))
+    composer_stance_weight: float = Field(0.2, ge=0, description=(
+        "Bonus, for a yes/no question, for a unit that takes a stance (an FAQ verdict, or a negation such as 'does not "
+        "always mean')."
+    ))
     composer_kind_bonus: dict[str, float] = Field(
         {"faq": 0.1, "summary": 0.08, "definition": 0.06, "list": 0.04, "sentence": 0.0},
         description="Bonus per unit kind: FAQ answers and summaries say a point most directly.")
-    composer_mmr_lambda: float = Field(0.65, ge=0, le=1, description="Maximal marginal relevance: 1 ranks by relevance only, lower favours units unlike those already chosen.")
-    composer_paraphrase_cosine: float = Field(0.88, ge=0, le=1, description="A unit this close (cosine) to one already in the answer says the same thing again and is left out.")
+    composer_mmr_lambda: float = Field(0.65, ge=0, le=1, description=(
+        "Maximal marginal relevance: 1 ranks by relevance only, lower favours units unlike those already chosen."
+    ))
+    composer_paraphrase_cosine: float = Field(0.88, ge=0, le=1, description=(
+        "A unit this close (cosine) to one already in the answer says the same thing again and is left out."
+    ))
     composer_support_cosine: float = Field(0.35, ge=-1, le=1, description="Least cosine to the question for a supporting unit.")
-    composer_gap_support_cosine: float = Field(0.4, ge=-1, le=1, description="Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer offers what it can explain).")
-    composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description="Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question.")
+    composer_gap_support_cosine: float = Field(0.4, ge=-1, le=1, description=(
+        "Least cosine for the closest passage offered after saying the articles don't cover a question (else the answer "
+        "offers what it can explain)."
+    ))
+    composer_gap_cosine: float = Field(0.30, ge=-1, le=1, description=(
+        "Below this best cosine, and with no AQ term named, the answer says the articles don't cover the question."
+    ))
     composer_covered_cosine: float = Field(0.5, ge=-1, le=1, description="A question the plan reads as not covered, that names no "
                                           "not-covered topic, is answered after all when a passage is this close (cosine).")
     composer_min_words: int = Field(90, ge=10, description="Supporting units are added until the answer has at least this many words.")
     composer_max_words: int = Field(140, ge=20, description="No unit is added past this many words.")
 
     # grounding guard (LLM answers): assistant.grounding.tune_grounding() on evals/judges/grounding_guard_labelled.yaml, tune split
-    grounding_cosine: float = Field(0.85, ge=-1, le=1, description="An LLM sentence this close (MiniLM cosine) to a passage sentence or glossary entry is supported.")
+    grounding_cosine: float = Field(0.85, ge=-1, le=1, description=(
+        "An LLM sentence this close (MiniLM cosine) to a passage sentence or glossary entry is supported."
+    ))
     grounding_overlap: float = Field(0.75, ge=0, le=1, description="Or: this share of its content words found in the passages and glossary …")
     grounding_cosine_with_overlap: float = Field(0.3, ge=-1, le=1, description="… together with at least this cosine.")
 
@@ -148,8 +167,14 @@ class Settings(BaseSettings):
         "given again without composing: athletes start with the same questions (the page's examples). 0 turns it off. "
         "Only the composer's answers, which are the same every time, are remembered; a model's never are.")
     answer_concurrency: int = Field(8, ge=1, le=256, description="Composer answers the web UI and API compute at once.")
-    serve_embedding_threads: int = Field(1, ge=0, le=64, description="embedding_threads while `aq-coach serve` runs (0: keep embedding_threads): its encodes there are small (questions, units without stored vectors) and do better on one thread beside concurrent clients, in the one session questions use.")
-    llm_concurrency: int = Field(4, ge=1, le=256, description="OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one.")
+    serve_embedding_threads: int = Field(1, ge=0, le=64, description=(
+        "embedding_threads while `aq-coach serve` runs (0: keep embedding_threads): its encodes there are small "
+        "(questions, units without stored vectors) and do better on one thread beside concurrent clients, in the one "
+        "session questions use."
+    ))
+    llm_concurrency: int = Field(4, ge=1, le=256, description=(
+        "OpenAI-compatible answers at once (the endpoint's own capacity); llama.cpp always runs one."
+    ))
     queue_status_interval_s: float = Field(
         1.0, gt=0, le=60, description="Seconds between the queue-position updates Gradio sends to waiting athletes. Gradio's "
         "default sends every waiting request an update each time any request starts: messages grow with the square of the "
@@ -157,6 +182,14 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
     auth: str | None = Field(None, description="'user:password' turns on the web UI's login.")
+
+    # evals and bench
+    eval_llm_judge: bool = Field(False, description=(
+        "`aq-coach eval` also asks an LLM judge (the OpenAI-compatible endpoint, openai_model) about each answer."
+    ))
+    bench_trivial_stream: int = Field(0, ge=0, le=1000, description=(
+        "The bench's trivial endpoint yields its constant in this many pieces (0: returns it whole); a diagnostic."
+    ))
 
     @property
     def glossary_path(self) -> Path:
@@ -185,6 +218,34 @@ class Settings(BaseSettings):
     @property
     def uses_chroma_server(self) -> bool:
         return bool(self.chroma_host)
+
+
+def env_name(name: str) -> str:
+    """The environment variable a Settings field is read from."""
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else f"AQ_{name.upper()}"
+
+
+def _default_text(value) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, Path):
+        try:
+            return f"`{value.relative_to(PROJECT_ROOT)}/`"
+        except ValueError:
+            return f"`{value}`"
+    if isinstance(value, dict):
+        return "`" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "`"
+    return f"`{value}`"
+
+
+def settings_markdown() -> str:
+    """The README's settings table, written from Settings' fields (`aq-coach settings --markdown`)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
+        rows.append(f"| `{env_name(name)}` | {_default_text(field.get_default(call_default_factory=True))} | {meaning} |")
+    return "\n".join(rows) + "\n"
 
 
 def get_settings(**overrides) -> Settings:

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import (Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine, event,
-                        inspect, select, text)
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 

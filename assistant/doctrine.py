@@ -62,7 +62,7 @@ class Doctrine:
     generic_words: frozenset = frozenset()
 
     @classmethod
-    def from_data(cls, data: dict) -> "Doctrine":
+    def from_data(cls, data: dict) -> Doctrine:
         subject = str(data.get("subject") or "coordination")
         return cls(
             data=data,
@@ -88,7 +88,7 @@ class Doctrine:
         )
 
     @classmethod
-    def load(cls, path: Path) -> "Doctrine":
+    def load(cls, path: Path) -> Doctrine:
         return cls.from_data(load_doctrine(Path(path)))
 
     def text(self, name: str) -> str:

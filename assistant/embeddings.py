@@ -12,9 +12,12 @@ import math
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings, apply_offline_hygiene
 
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,37 @@ def _make_encoder(model_path: str, cache_dir: str, threads: int):
     if not encoder.sound():
         raise RuntimeError(f"the ONNX graph built from {model_path} gives unsound vectors")
     return encoder
+
+
+def preload_question_encoder(settings: Settings) -> threading.Thread | None:
+    """Start loading the questions' ONNX session in a thread, for `serve` to call before gradio imports:
+    ONNX Runtime releases the GIL while it reads and optimises the graph, so on two cores it loads
+    beside the imports instead of after them. The service's encoder() then finds it made (or waits).
+
+    numpy and onnxruntime are imported here first: importing numpy from two threads at once crashes."""
+    if settings.embedding_backend != "minilm":
+        return None
+    try:
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+
+        from . import onnx_minilm  # noqa: F401
+        embeddings = make_embeddings(settings)
+        if not graph_path(Path(embeddings.model_path), embeddings.cache_dir).exists():
+            return None  # building the graph imports onnx and safetensors: not beside gradio's imports
+    except Exception:  # BackendMissing and the like: the service raises them again, with its message
+        return None
+
+    def load() -> None:
+        try:
+            embeddings.encoder(1)
+        except Exception:  # noqa: BLE001  (reported when the service asks for it)
+            log.debug("preloading the question encoder failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="aq-preload-encoder", daemon=True)
+    thread.start()
+    return thread
 
 
 class MiniLMEmbeddings:

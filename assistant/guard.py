@@ -26,8 +26,8 @@ sentences are kept in FramingVerdict._undecided.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 Label = Literal["causal", "felt", "neutral"]
@@ -437,9 +437,9 @@ _SARCASM = re.compile(r"^(?:yeah,?\s+right|as\s+if|oh\s+sure|sure,?\s+because|ri
 
 # Perception around a coordination mention makes it the FEEL, not a cause.
 _PERC_BEFORE = re.compile(
-    rf"\b(?:feel|feels|felt|feeling|look|looks|looked|looking|appear\w*|seem\w*|call|calls|called"
-    rf"|calling|label\w*|describ\w*|experienc\w*|perceiv\w*|notic\w*|sense\s+of|sensation\s+of"
-    rf"|so-called|summari[sz]\w*)\b(?:\s+[\w'-]+){{0,3}}?\s+$"
+    r"\b(?:feel|feels|felt|feeling|look|looks|looked|looking|appear\w*|seem\w*|call|calls|called"
+    r"|calling|label\w*|describ\w*|experienc\w*|perceiv\w*|notic\w*|sense\s+of|sensation\s+of"
+    r"|so-called|summari[sz]\w*)\b(?:\s+[\w'-]+){0,3}?\s+$"
 )
 _PERC_AFTER = re.compile(r"^\w*(?:\s+\w+)?\s+(?:feel|feels|felt|feeling|sensation|label|experience)\b")
 _S_PERC_BEFORE = re.compile(r"\b(?:feel|feels|felt|feeling|look|looks|looked|seem\w*|appear\w*)\b(?:\s+[\w'-]+)?\s+$")

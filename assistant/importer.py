@@ -14,7 +14,7 @@ import html.parser
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -71,7 +71,7 @@ def _key(form: str) -> str:
     return form.replace(_SHY, "").replace(_NBSP, " ").rstrip(" ")
 
 
-@lru_cache(maxsize=None)
+@cache
 def candidates_map() -> dict[str, tuple[str, ...]]:
     """Damaged form → the candidate characters (or char+VS16 sequences) it may stand for."""
     singles = [chr(cp) for lo, hi in _INVENTORY for cp in range(lo, hi)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .corpus import Glossary
 from .doctrine import Doctrine
@@ -43,7 +44,7 @@ class QuestionPlan:
     named: tuple[str, ...] = ()      # AQ terms the question names itself
     stance: str = ""                 # improving | disrupted | "" (neither)
     gaps: tuple[str, ...] = ()       # not-covered topics the question names (doctrine.yaml: not_covered)
-    parts: tuple["QuestionPlan", ...] = ()   # a two-part question: each part's plan
+    parts: tuple[QuestionPlan, ...] = ()   # a two-part question: each part's plan
     in_scope: bool = True
     confidence: float = 1.0          # the model's probability for the kind
     follows: bool = False            # it leans on the previous turn

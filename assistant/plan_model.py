@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .corpus import read_yaml
+
 log = logging.getLogger(__name__)
 
 # What each kind of ask wants from the answer's first sentence (the composer's shapes and the LLM
@@ -111,7 +113,7 @@ def _read_plan_set(stamped: tuple) -> tuple[LabelledQuestion, ...]:
     out: list[LabelledQuestion] = []
     for f in files:
         try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            data = read_yaml(f.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise PlanSetError(f"{f}: not valid YAML: {exc}") from None
         for n, fam in enumerate(data.get("families") or () if isinstance(data, dict) else ()):
@@ -265,7 +267,7 @@ class Softmax:
         self.W, self.b = W, b
 
     def fit(self, X: np.ndarray, y: Sequence[str], *, l2: float = 1e-3, steps: int = 300, lr: float = 0.05,
-            weights: np.ndarray | None = None) -> "Softmax":
+            weights: np.ndarray | None = None) -> Softmax:
         index = {c: i for i, c in enumerate(self.classes)}
         Y = np.zeros((len(y), len(self.classes)), dtype=np.float32)
         Y[np.arange(len(y)), [index[c] for c in y]] = 1.0
@@ -291,7 +293,7 @@ class MultiLabel:
         self.classes = list(labels)
         self.W, self.b = W, b
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, *, l2: float = 1e-3, steps: int = 200, lr: float = 0.05) -> "MultiLabel":
+    def fit(self, X: np.ndarray, Y: np.ndarray, *, l2: float = 1e-3, steps: int = 200, lr: float = 0.05) -> MultiLabel:
         self.W, self.b = _adam(X, Y.shape[1], lambda Z: (self._sigmoid(Z) - Y) / len(Y), l2, steps, lr)
         return self
 
@@ -355,7 +357,7 @@ class PlanModel:
         yield "terms", self.terms
 
     @classmethod
-    def load(cls, path: Path) -> "PlanModel":
+    def load(cls, path: Path) -> PlanModel:
         with np.load(path, allow_pickle=False) as z:
             heads = {k[:-2]: Softmax([str(c) for c in z[f"{k[:-2]}.classes"]], z[k], z[f"{k[:-2]}.b"])
                      for k in z.files if k.endswith(".W")}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from functools import lru_cache
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from langchain_core.documents import Document
 

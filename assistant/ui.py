@@ -24,6 +24,7 @@ render_answer …) live in assistant.chat beside the controller and are re-expor
 gr.LikeData, at run time.)
 """
 
+import collections
 import gc
 import inspect
 import os
@@ -279,10 +280,8 @@ def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
 def _whole(endpoint):
     """The endpoint's last value, returned once: same name, docstring and parameters for the API page."""
     def whole(*args, **kwargs) -> str:
-        value = ""
-        for value in endpoint(*args, **kwargs):
-            pass
-        return value
+        last = collections.deque(endpoint(*args, **kwargs), maxlen=1)
+        return last[0] if last else ""
 
     whole.__name__, whole.__doc__ = endpoint.__name__, endpoint.__doc__
     whole.__signature__ = inspect.signature(endpoint).replace(return_annotation=str)
@@ -328,6 +327,7 @@ def serve(demo: "gr.Blocks", settings: Settings, *, block: bool = True):
         # long as the server. Frozen, Python's full garbage collections stop walking it: 275 ms each, in
         # the middle of answers.
         gc.freeze()
+    gc.enable()  # `aq-coach serve` starts with collection off
     # Gradio summarises every finished request into a pandas table (up to its last 10,000) for its
     # /monitoring page, which is turned off below: 1.4 ms a request, 6 ms once 10,000 are kept. Only
     # a Queue made after this reads it.

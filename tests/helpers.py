@@ -65,7 +65,7 @@ class PostgresCluster:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         import shutil
 
         self.base.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,8 @@ These tests are slow on a 2-core machine: answers are capped at 64 tokens, retri
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 import urllib.request
 
 import pytest
+from helpers import free_port as _free_port
+from helpers import stop_process
 
 from assistant.answering import _FALLBACK_NOTICE, _REPLACED_NOTICE, AnsweringService
 from assistant.backends import BACKENDS, make_llm
@@ -30,8 +31,6 @@ from assistant.backends.llamacpp import default_gguf
 from assistant.embeddings import BackendMissing
 from assistant.guard import judge_framing
 from assistant.indexing import glossary_for
-from helpers import free_port as _free_port
-from helpers import stop_process
 
 # Short answers and short prompts: the model is tiny and the CPU is shared.
 LLM_SETTINGS = {"max_tokens": 64, "llamacpp_n_ctx": 2048, "llamacpp_threads": 2, "k": 2, "temperature": 0.2}
@@ -291,7 +290,7 @@ class _SilentServer:
             try:
                 conn, _ = self.sock.accept()
                 self.accepted.append(conn)  # hold it open, say nothing
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
 
     def close(self) -> None:

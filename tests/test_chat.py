@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 import pytest
 
 from assistant.answering import Answer, GuardReport, Source
-from assistant.corpus import Glossary, Term
 from assistant.chat import (
     BLANK_TEXT,
     answer_notices,
@@ -22,6 +21,7 @@ from assistant.chat import (
     render_answer,
     valid_session_id,
 )
+from assistant.corpus import Glossary, Term
 from assistant.ui import parse_auth
 
 

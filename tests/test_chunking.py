@@ -97,7 +97,7 @@ def test_each_faq_answer_is_its_own_chunk(chunks):
         answer_lines = [ln for ln in answer if ln.strip()]
         assert [ln for ln in chunk.body.splitlines() if ln.strip()] == answer_lines
         # No other FAQ's answer leaks in.
-        for other_q, other_answer in faq_section.faq:
+        for other_q, _ in faq_section.faq:
             if other_q != question:
                 assert other_q not in chunk.text
     assert all(c.question == "" for c in chunks if c.kind == "section")
@@ -114,7 +114,7 @@ def test_ids_are_stable_content_hashes(chunks):
 
 
 def test_chunk_id_is_sha256_of_its_parts():
-    expected = hashlib.sha256("src\x1fSection\x1fbody text".encode()).hexdigest()[:32]
+    expected = hashlib.sha256(b"src\x1fSection\x1fbody text").hexdigest()[:32]
     assert chunk_id("src", "Section", "body text") == expected
     variants = {chunk_id("src", "Section", "body text"), chunk_id("src2", "Section", "body text"),
                 chunk_id("src", "Section 2", "body text"), chunk_id("src", "Section", "body text!")}

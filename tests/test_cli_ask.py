@@ -6,9 +6,8 @@ builds its own service exactly as a user's shell would.
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import socket
 
 import pytest

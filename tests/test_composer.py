@@ -12,10 +12,9 @@ import re
 import pytest
 
 from assistant.backends.composer import Composer
-from assistant.doctrine import load as load_doctrine
-from assistant.plan import QuestionPlan
-from assistant.guard import judge_framing, judge_sentence, split_sentences
+from assistant.guard import judge_framing, split_sentences
 from assistant.indexing import corpus_chunks
+from assistant.plan import QuestionPlan
 from assistant.retrieval import SearchHit, tokenize
 
 CITATION = re.compile(r"\s*\[(\d+)\]$")
@@ -254,7 +253,7 @@ def _planner(request):
         _PLANNER.append(request.getfixturevalue("planner"))
 
 
-def _plan(question: str, glossary) -> "QuestionPlan":
+def _plan(question: str, glossary) -> QuestionPlan:
     return _PLANNER[0].plan(question, [])
 
 

@@ -12,9 +12,9 @@ import threading
 import pytest
 from sqlalchemy import create_engine, text
 
+from assistant.answering import Source
 from assistant.database import SCHEMA_VERSION, DatabaseError, open_database, upgrade
 from assistant.feedback import FeedbackStore
-from assistant.answering import Source
 
 
 def test_history_is_per_session_and_ordered(database_url):

@@ -29,7 +29,7 @@ TERMS = [
 # Claims that coordination is the cause/mechanism of speed, the framing the article rejects.
 _COORD = r"(?:better |good |improved |more |poor |bad )?coordination"
 CAUSAL_CLAIMS = [
-    re.compile(rf"\b{_COORD} (?:causes?|caused|produces?|creates?|drives?|makes?|generates?|determines?|governs?|explains?|leads? to|results? in|is responsible for)\b", re.I),
+    re.compile(rf"\b{_COORD} (?:causes?|caused|produces?|creates?|drives?|makes?|generates?|determines?|governs?|explains?|leads? to|results? in|is responsible for)\b", re.I),  # noqa: E501  (a pattern reads best on one line)
     re.compile(rf"\b(?:because of|due to|caused by|thanks to|result of|comes from|driven by|produced by) {_COORD}\b", re.I),
     re.compile(rf"\b{_COORD} (?:is|was) (?:the |what |why )?(?:cause|reason|mechanism|explanation|source|key|secret)\b", re.I),
     re.compile(rf"\b{_COORD} (?:is|was) why\b", re.I),

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import report
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from helpers import report
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"

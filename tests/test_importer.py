@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from assistant.cli import app
 from assistant import importer
+from assistant.cli import app
 from assistant.importer import (
     HEADING_MARKERS,
     MOJIBAKE_RESIDUE,

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port as _free_port
-from helpers import stop_process
 from helpers import report as _report
+from helpers import stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.plan_model import KINDS, MultiLabel, PlanModel, PlanSetError, Softmax, load_plan_set, set_digest
-from assistant.plan_model import the_ask
+from assistant.plan_model import KINDS, MultiLabel, PlanModel, PlanSetError, Softmax, load_plan_set, set_digest, the_ask
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_SET = ROOT / "evals" / "datasets" / "plan"

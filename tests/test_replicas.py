@@ -22,9 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from helpers import free_port, report, start_chroma_server, stop_process
+from sqlalchemy import create_engine, text
 from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from assistant.chunking import chunk_corpus
 from assistant.cli import app
 from assistant.corpus import Glossary, Term, load_corpus
-from assistant.chunking import chunk_corpus
 from assistant.indexing import ingest_corpus, open_searcher
-from assistant.retrieval import expand_query, excerpt, tokenize
+from assistant.retrieval import excerpt, expand_query, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT / "evals" / "datasets" / "retrieval.yaml"

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import free_port as _free_port
+from helpers import start_chroma_server, stop_process
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from helpers import free_port as _free_port
-from helpers import start_chroma_server, stop_process
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

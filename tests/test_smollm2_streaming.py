@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import report
+from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab, _start
 
 from assistant.answering import AnsweringService
 from assistant.feedback import FeedbackStore
 from assistant.guard import judge_framing
-from helpers import report
-from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab, _start
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

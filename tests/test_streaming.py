@@ -15,8 +15,8 @@ from langchain_core.messages import AIMessage
 
 from assistant.answering import Answer, AnswerDelta, AnsweringService
 from assistant.backends import Piece
-from assistant.backends.composer import Composer
 from assistant.backends.chatmodel import ChatModelAnswerer
+from assistant.backends.composer import Composer
 from assistant.guard import StreamGuard, judge_framing, sentence_pieces
 
 # Sentences the passages and glossary support (the grounding guard lets them through).
@@ -156,9 +156,7 @@ def test_two_failures_end_in_the_composer_with_a_notice(indexed_settings, search
 
 
 def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
-    from assistant.backends import llamacpp
-
-    from assistant.backends import AnswerRequest
+    from assistant.backends import AnswerRequest, llamacpp
     from assistant.corpus import Glossary
     from assistant.doctrine import load as load_doctrine
     from assistant.plan import QuestionPlan

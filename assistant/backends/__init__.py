@@ -38,7 +38,7 @@ class Piece(str):
 
     chunk_id: str = ""
 
-    def __new__(cls, text: str, chunk_id: str = "") -> "Piece":
+    def __new__(cls, text: str, chunk_id: str = "") -> Piece:
         piece = super().__new__(cls, text)
         piece.chunk_id = chunk_id
         return piece

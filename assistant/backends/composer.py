@@ -25,8 +25,8 @@ from functools import lru_cache
 from ..config import Settings
 from ..corpus import Glossary
 from ..doctrine import Doctrine
-from ..embeddings import as_vector, cosine, norm2
 from ..doctrine import load as load_doctrine
+from ..embeddings import as_vector, cosine, norm2
 from ..guard import judge_sentence, split_sentences
 from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
@@ -59,7 +59,7 @@ class ComposerWeights:
     max_words: int
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> "ComposerWeights":
+    def from_settings(cls, settings: Settings | None = None) -> ComposerWeights:
         def value(name: str):
             key = f"composer_{name}"
             return getattr(settings, key) if settings is not None else Settings.model_fields[key].default
@@ -75,7 +75,7 @@ class Candidate:
     tokens: frozenset
     vector: tuple | None
     matched: frozenset = frozenset()   # tokens for matching: the unit and the set-up it answers
-    follower: "Candidate | None" = None  # the next unit of its chunk, when that one carries on from it ("Instead, …")
+    follower: Candidate | None = None  # the next unit of its chunk, when that one carries on from it ("Instead, …")
     semantic: float = 0.0
     score: float = 0.0
     norm2: float = 0.0   # vector @ vector, kept: every comparison needs it
@@ -296,7 +296,7 @@ class Composer:
     def _question_vector(self, text: str):
         return self._embed([text])[0] if self.embeddings is not None else None
 
-    def _lead(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate], qvec, hits) -> None:
+    def _lead(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate], qvec, hits) -> None:
         if plan.kind == "about_aq" and any(answer.repeats(s) for s in split_sentences(self.doctrine.about_aq)):
             plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
         if plan.kind == "about_aq" and self.doctrine.about_aq:
@@ -327,7 +327,7 @@ class Composer:
             return
         self._lead_one(answer, plan, ranked)
 
-    def _lead_one(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
+    def _lead_one(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
         """The first sentences, in the shape the kind of ask wants (plan_model.KINDS)."""
         shape = {"definition": self._lead_definition, "same_or_different": self._lead_same_or_different,
                  "signs": self._lead_felt, "why_feel": self._lead_underneath, "contrast": self._lead_contrast,
@@ -345,7 +345,7 @@ class Composer:
             if under is not None:
                 answer.cite(under)
 
-    def _lead_definition(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_definition(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         if not plan.named and self._define_subject(answer, plan):
             # "what is coordination, really?": the doctrine's own answer, then what is underneath
             under = self._under(ranked, "improving", None)
@@ -363,7 +363,7 @@ class Composer:
             answer.cite(best)
         return best is not None
 
-    def _lead_same_or_different(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_same_or_different(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
         coordination?") counts as one of the two, defined in the doctrine's own words."""
         said = self._define(answer, plan, 2)
@@ -373,7 +373,7 @@ class Composer:
             answer.say(self.doctrine.text("not_the_same"))
         return said > 0
 
-    def _define_subject(self, answer: "_Draft", plan: QuestionPlan) -> bool:
+    def _define_subject(self, answer: _Draft, plan: QuestionPlan) -> bool:
         """The doctrine's definition of its subject (coordination), when the question names it and
         the chat has not said it yet; whether it was said."""
         subject = self.doctrine.text("subject_definition")
@@ -382,7 +382,7 @@ class Composer:
             return True
         return False
 
-    def _lead_work_on(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_work_on(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         in_passing = self.doctrine.text("gap_in_passing").format(topics=_listed(plan.gaps))
         if plan.gaps and in_passing and not answer.repeats(in_passing):
             answer.say(in_passing, GAP_ID)
@@ -402,7 +402,7 @@ class Composer:
         named = [c for c in ranked if c is not besides and self._terms_named(c) >= 2 and not self._is_training(c.unit)]
         return next((c for c in named if c.unit.stance == side), named[0] if named else None)
 
-    def _lead_felt(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_felt(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """How would I know…: what it feels like, on the side asked, then what is underneath."""
         side = plan.stance or "improving"
         felt = self._felt(ranked, side, plan)
@@ -413,11 +413,11 @@ class Composer:
             answer.cite(under)
         return bool(felt or under)
 
-    def _lead_underneath(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_underneath(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Why does it feel…: the feeling named in AQ's words, then what may be happening underneath."""
         return self._lead_felt(answer, plan, ranked)
 
-    def _lead_contrast(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_contrast(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Two situations: the passage closest to the question, then each side it leaves out, with
         that side's own passage."""
         if not ranked:
@@ -433,7 +433,7 @@ class Composer:
                 answer.cite(c, prefix=self.doctrine.text("by_contrast"), lower=True)
         return True
 
-    def _lead_verdict(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_verdict(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         if not ranked:
             return False
         # the unit that takes a stance answers a yes/no most directly: an FAQ verdict, else a negation
@@ -442,7 +442,7 @@ class Composer:
         answer.cite(best, prefix=self._verdict(plan, best))
         return True
 
-    def _lead_correction(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+    def _lead_correction(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Pushback: a plain correction, then the passage that says what AQ does hold."""
         if not ranked:
             return False
@@ -468,7 +468,7 @@ class Composer:
     def _asked_terms(self, plan: QuestionPlan) -> list[str]:
         return list(dict.fromkeys(list(plan.named) + list(plan.terms)))
 
-    def _define(self, answer: "_Draft", plan: QuestionPlan, most: int) -> int:
+    def _define(self, answer: _Draft, plan: QuestionPlan, most: int) -> int:
         """The glossary definitions of (at most `most` of) the asked terms; how many were said."""
         said = 0
         names = self._asked_terms(plan)[:most] if plan.kind == "same_or_different" else (
@@ -483,7 +483,7 @@ class Composer:
                 said += 1
         return said
 
-    def _admit_gap(self, answer: "_Draft", plan: QuestionPlan, ranked: list[Candidate]) -> None:
+    def _admit_gap(self, answer: _Draft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
         what = _listed(plan.gaps)
         if what:
             answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.", GAP_ID)
@@ -515,7 +515,7 @@ class Composer:
         elif self.doctrine.text("gap_offer"):
             answer.say(self.doctrine.text("gap_offer"), GAP_ID)
 
-    def _support(self, answer: "_Draft", ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
+    def _support(self, answer: _Draft, ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""
         # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
         # nothing from the other side is added.

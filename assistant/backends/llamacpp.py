@@ -29,8 +29,8 @@ def default_gguf() -> Path:
 @lru_cache(maxsize=2)
 def _load(model_path: str, n_ctx: int, threads: int, max_tokens: int, temperature: float):
     try:
-        from langchain_community.chat_models import ChatLlamaCpp
         import llama_cpp  # noqa: F401  (fail early with our message, not LangChain's)
+        from langchain_community.chat_models import ChatLlamaCpp
     except ImportError:
         raise BackendMissing(
             "llama-cpp-python is not installed. Build it with portable flags: "

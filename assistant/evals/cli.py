@@ -17,8 +17,7 @@ from ..config import PROJECT_ROOT, Settings, get_settings
 from .datasets import CHECK_THRESHOLDS, DatasetError, load_answers, load_dataset, merge_checks
 from .judges import make_llm_judge
 from .report import write_report
-from .runner import (RunResult, compare, default_embeddings, load_baseline, run_answers, run_retrieval, run_service,
-                     summarise)
+from .runner import RunResult, compare, default_embeddings, load_baseline, run_answers, run_retrieval, run_service, summarise
 from .selftest import run_self_tests
 
 DEFAULT_DATASET = PROJECT_ROOT / "evals" / "datasets" / "answers.yaml"

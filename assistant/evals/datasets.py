@@ -230,7 +230,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[object, dict[int, int], dict[tup
         for n, item in enumerate(seq.value):
             case_lines[n] = item.start_mark.line + 1
             if isinstance(item, yaml.MappingNode):
-                for key, value in item.value:
+                for key, _value in item.value:
                     if isinstance(key, yaml.ScalarNode):
                         field_lines[(n, str(key.value))] = key.start_mark.line + 1
     return data, case_lines, field_lines

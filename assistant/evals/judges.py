@@ -403,12 +403,6 @@ Reply with JSON: {{"framing": "felt" | "none" | "causal" | "unclear", "grounded"
 - on_topic: true if the answer addresses the question (a refusal of an off-topic request counts as on topic)."""
 
 
-def llm_judge_enabled(flag: bool | None = None) -> bool:
-    if flag is not None:
-        return flag
-    return os.environ.get("AQ_EVAL_LLM_JUDGE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def parse_llm_output(text: str) -> dict | None:
     """The first JSON object in the model's reply (code fences tolerated), validated; None if unusable."""
     if not isinstance(text, str):
@@ -511,7 +505,7 @@ class LLMJudge:
 
 def make_llm_judge(settings, enabled: bool | None = None) -> LLMJudge | None:
     """The LLM judge when AQ_EVAL_LLM_JUDGE=1 (or enabled=True), over settings.openai_base_url / openai_model."""
-    if not llm_judge_enabled(enabled):
+    if not (settings.eval_llm_judge if enabled is None else enabled):
         return None
     try:
         from langchain_openai import ChatOpenAI

@@ -2,7 +2,8 @@
 
 Per field (kind: the model's best kind; shape: the kind the answer took, after the confidence
 floor; stance; whether a follow-up leans on the previous turn; the follow-up's resolved target
-terms), accuracy on the tune split and on the held-out families, with a confusion matrix of kinds. `aq-coach plan eval` runs it; thresholds are the held-out figures.
+terms), accuracy on the tune split and on the held-out families, with a confusion matrix of kinds.
+`aq-coach plan eval` runs it; thresholds are the held-out figures.
 """
 
 from __future__ import annotations
@@ -125,10 +126,10 @@ def planner_for(settings, *, retrain: bool = False):
     """A planner over the settings' corpus and embeddings (no index needed), and the seconds it took."""
     import time
 
+    from ..answering import _embedding_id
     from ..embeddings import default_cache_dir, make_embeddings
     from ..indexing import doctrine_for, glossary_for
     from ..plan import load_planner
-    from ..answering import _embedding_id
 
     embeddings = make_embeddings(settings)
     started = time.perf_counter()

@@ -246,7 +246,8 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
         out.append("</table>")
         if case.get("sources"):
             out.append("<p><small>Sources: " + "; ".join(
-                f"{_e(src.get('section'))}{(' — ' + _e(src.get('question'))) if src.get('question') else ''} <code>{_e(str(src.get('id'))[:12])}</code>"
+                f"{_e(src.get('section'))}{(' — ' + _e(src.get('question'))) if src.get('question') else ''} "
+                f"<code>{_e(str(src.get('id'))[:12])}</code>"
                 for src in case["sources"]) + f" · backend {_e(case.get('backend'))}</small></p>")
         out.append("</details>")
     out.append("</body></html>\n")

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 from rich.console import Console
 
 from assistant.evals.cli import run_eval_command
-
-from pathlib import Path
 
 DATASETS = Path(__file__).resolve().parents[2] / "evals" / "datasets"
 

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.evals import helpfulness as h
 from assistant.evals import runner, selftest
-from assistant.evals.datasets import Case, Dataset, DatasetError, load_answers, load_dataset, merge_checks
+from assistant.evals.datasets import Case, DatasetError, load_answers, load_dataset, merge_checks
 from assistant.evals.judges import FAIL, PASS, UNCERTAIN
 
 ROOT = Path(__file__).resolve().parents[2]

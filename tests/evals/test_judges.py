@@ -11,6 +11,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from assistant.config import Settings
 from assistant.evals import judges
 from assistant.evals.datasets import Source
 from assistant.evals.judges import FAIL, PASS, UNCERTAIN
@@ -164,7 +165,8 @@ def test_section_matching_is_normalised():
 
 
 def test_retrieval_recall_and_mrr():
-    hits = [Source(id="a", section="Introduction"), Source(id="b", section="Frequently Asked Questions", question="Why can sprinting suddenly feel off?"),
+    hits = [Source(id="a", section="Introduction"),
+            Source(id="b", section="Frequently Asked Questions", question="Why can sprinting suddenly feel off?"),
             Source(id="c", section="Why Sprinting Sometimes Suddenly Feels Off")]
     r = judges.judge_retrieval(["Why Sprinting Sometimes Suddenly Feels Off", "FAQ: Why can sprinting suddenly feel off?"], hits, 3)
     assert r.verdict == PASS and r.score == 1.0 and r.detail["mrr"] == 0.5 and r.detail["first_rank"] == 2
@@ -281,9 +283,12 @@ def test_llm_judge_does_not_cache_unusable_replies_or_errors(tmp_path):
 
 
 def test_llm_judge_is_off_unless_configured(monkeypatch, settings):
-    monkeypatch.delenv("AQ_EVAL_LLM_JUDGE", raising=False)
-    assert judges.make_llm_judge(settings) is None
+    for name in ("AQ_EVAL_LLM_JUDGE", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert judges.make_llm_judge(Settings(data_dir=settings.data_dir)) is None
     monkeypatch.setenv("AQ_EVAL_LLM_JUDGE", "1")
+    settings = Settings(data_dir=settings.data_dir)
+    assert settings.eval_llm_judge
     with pytest.raises(ValueError, match="OPENAI_BASE_URL"):
         judges.make_llm_judge(settings)
     configured = settings.model_copy(update={"openai_base_url": "http://127.0.0.1:9/v1", "openai_model": "judge-m"})

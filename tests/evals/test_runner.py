@@ -34,7 +34,8 @@ class FakeSearcher:
     def search(self, query, k=None):
         self.queries.append(query)
         return [SearchHit("c1", "T", "What This Means For Speed Training", 0.5, "excerpt", CHUNK_TEXT),
-                SearchHit("c2", "T", "Frequently Asked Questions", 0.4, "faq", "Q?\nA.", kind="faq", question="Does AQ believe coordination is the cause of sprint speed?")]
+                SearchHit("c2", "T", "Frequently Asked Questions", 0.4, "faq", "Q?\nA.", kind="faq",
+                          question="Does AQ believe coordination is the cause of sprint speed?")]
 
 
 class FakeService:
