@@ -140,7 +140,7 @@ def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
     and the ratio reports every round's share beside the pooled one."""
     from types import SimpleNamespace
 
-    from assistant import bench
+    from assistant.bench import load as bench
     from assistant.config import Settings
 
     order, events, rates = [], [], iter([20.0, 18.0, 19.0, 20.0, 22.0, 20.0, 18.0, 18.0])
@@ -149,8 +149,8 @@ def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
         events.append(("start", "aq" if "serve" in args else "trivial"))
         return SimpleNamespace(pid=None), " ".join(args), 0.1
 
-    monkeypatch.setattr(bench, "_start_server", fake_start)
-    monkeypatch.setattr(bench, "_stop", lambda proc: None)
+    monkeypatch.setattr(bench, "start_server", fake_start)
+    monkeypatch.setattr(bench, "stop", lambda proc: None)
 
     def fake_load(url, conversations, server_pid=None):
         order.append("aq" if "serve" in url else "trivial")
@@ -163,7 +163,7 @@ def test_load_rounds_alternate_which_endpoint_goes_first(monkeypatch):
     monkeypatch.setattr(bench, "check_context", lambda run, conversations, expected: {
         "wrong_answers": 0, "wrong_examples": [], "context_mattered": len(conversations)})
     service = SimpleNamespace(glossary=[SimpleNamespace(term="swing side")])
-    trivial, aq, ratio = bench._api_load_figures(Settings(), Settings().data_dir, 4, service, lambda msg: None, rounds=4)
+    trivial, aq, ratio = bench.api_load_figures(Settings(), Settings().data_dir, 4, service, lambda msg: None, rounds=4)
     assert order == ["trivial", "aq", "aq", "trivial", "trivial", "aq", "aq", "trivial"]
     # both servers of a round are ready before either is loaded: its two runs are seconds apart
     assert [kind for kind, _ in events] == ["start", "start", "load", "load"] * 4
@@ -203,7 +203,7 @@ def test_the_load_clients_run_in_a_process_of_their_own_and_report_what_failed()
     reported per session, as the figures count it, not raised."""
     import socket
 
-    from assistant import bench
+    from assistant.bench import load as bench
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -214,7 +214,7 @@ def test_the_load_clients_run_in_a_process_of_their_own_and_report_what_failed()
 
 
 def test_a_server_that_is_not_ready_in_time_is_stopped(monkeypatch):
-    from assistant import bench
+    from assistant.bench import servers as bench
 
     started = []
     real_popen = subprocess.Popen
@@ -225,14 +225,14 @@ def test_a_server_that_is_not_ready_in_time_is_stopped(monkeypatch):
 
     monkeypatch.setattr(subprocess, "Popen", popen)
     with pytest.raises(RuntimeError, match="not ready within 1 s"):
-        bench._start_server(["-c", "import time; time.sleep(60)"], dict(os.environ), timeout_s=1)
+        bench.start_server(["-c", "import time; time.sleep(60)"], dict(os.environ), timeout_s=1)
     assert started and started[0].poll() is not None, "the server that never got ready is not left running"
 
 
 def test_a_round_that_fails_stops_the_servers_it_started(monkeypatch):
     from types import SimpleNamespace
 
-    from assistant import bench
+    from assistant.bench import load as bench
     from assistant.config import Settings
 
     started, stopped = [], []
@@ -243,11 +243,11 @@ def test_a_round_that_fails_stops_the_servers_it_started(monkeypatch):
         started.append(SimpleNamespace(pid=None))
         return started[-1], "url", 0.1
 
-    monkeypatch.setattr(bench, "_start_server", fake_start)
-    monkeypatch.setattr(bench, "_stop", stopped.append)
+    monkeypatch.setattr(bench, "start_server", fake_start)
+    monkeypatch.setattr(bench, "stop", stopped.append)
     service = SimpleNamespace(glossary=[SimpleNamespace(term="swing side")])
     with pytest.raises(RuntimeError, match="second server"):
-        bench._api_load_figures(Settings(), Settings().data_dir, 2, service, lambda msg: None, rounds=2)
+        bench.api_load_figures(Settings(), Settings().data_dir, 2, service, lambda msg: None, rounds=2)
     assert stopped == started
 
 

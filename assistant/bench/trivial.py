@@ -4,14 +4,14 @@ returns a constant.
 It has the real app's API signature, concurrency group and limit (`ui.answer_concurrency`) and is
 served by the real app's own `ui.serve` (the same queue and launch settings), so the only
 difference the load figures see is the work of answering. Run it as
-`python -m assistant.bench_trivial` (it reads AQ_HOST / AQ_PORT like `aq-coach serve`).
+`python -m assistant.bench.trivial` (it reads AQ_HOST / AQ_PORT like `aq-coach serve`).
 `AQ_BENCH_TRIVIAL_STREAM=N` makes it a generator that yields the constant in N pieces, as the
 composer's answer streams sentence by sentence (a diagnostic, not a bench figure).
 """
 
 from __future__ import annotations
 
-from .config import Settings, apply_offline_hygiene, get_settings
+from ..config import Settings, apply_offline_hygiene, get_settings
 
 CONSTANT = "In AQ's terms, this is a constant answer from the trivial endpoint."
 
@@ -20,7 +20,7 @@ def build_trivial_app(settings: Settings, stream_pieces: int = 0):
     apply_offline_hygiene()
     import gradio as gr
 
-    from .ui import answer_concurrency
+    from ..ui import answer_concurrency
 
     def chat_with_history(question: str, history_json: str) -> str:
         """A constant, whatever the question."""
@@ -42,7 +42,7 @@ def build_trivial_app(settings: Settings, stream_pieces: int = 0):
 
 
 def main() -> None:
-    from .ui import serve
+    from ..ui import serve
 
     settings = get_settings()
     serve(build_trivial_app(settings, settings.bench_trivial_stream), settings)
