@@ -14,16 +14,17 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 from .backends import Answerer, AnswerRequest, LLMUnavailable, Piece, make_answerer, make_composer
 from .config import Settings
 from .corpus import Glossary
 from .embeddings import default_cache_dir
-from .guard import StreamGuard, judge_framing, sentence_pieces
+from .guard import StreamGuard, judge_framing
 from .plan import QuestionPlan, QuestionPlanner, load_planner
 from .retrieval import HybridSearcher, SearchHit
+from .text import sentence_pieces
 
 
 class EmptyQuestion(ValueError):
@@ -76,6 +77,16 @@ class AnswerDelta:
 
     text: str
     buffered: bool = False   # the rest of the answer is written already (the composer's): a client may wait for it
+
+
+def with_text_so_far(stream: Iterable) -> Iterator[tuple[str, AnswerDelta | Answer]]:
+    """Each item of AnsweringService.stream() beside the answer text streamed so far (its deltas
+    joined): what the UI, the API, stored sessions and the terminal each show as it grows."""
+    streamed = ""
+    for item in stream:
+        if isinstance(item, AnswerDelta):
+            streamed += item.text
+        yield streamed, item
 
 
 # How long an athlete's request waits for the same answer being composed for another before composing

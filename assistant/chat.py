@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .text import history_messages
+
 if TYPE_CHECKING:  # imported when first needed: the answering stack is slow to import
     from .answering import Answer, AnsweringService
     from .corpus import Glossary
@@ -185,15 +187,7 @@ def parse_history_json(text: Any) -> list[dict]:
             data = json.loads(text)
         except ValueError:
             raise ValueError(HISTORY_SHAPE + " (it is not valid JSON)") from None
-    if not isinstance(data, list):
-        raise ValueError(HISTORY_SHAPE)
-    history = []
-    for n, message in enumerate(data):
-        if (not isinstance(message, dict) or message.get("role") not in ("user", "assistant")
-                or not isinstance(message.get("content"), str)):
-            raise ValueError(f"{HISTORY_SHAPE} (message {n} is not)")
-        history.append({"role": message["role"], "content": message["content"]})
-    return history
+    return history_messages(data, "history_json")
 
 
 def new_session_id() -> str:
@@ -399,16 +393,15 @@ class ChatController:
                 turns: list[dict]) -> Iterator[ChatStep]:
         """The answer into the last message: its text as it streams, then the final answer rendered
         with notices and sources (the guard's replacement, when it replaced the stream)."""
-        from .answering import Answer, AnswerDelta, EmptyQuestion
+        from .answering import Answer, AnswerDelta, EmptyQuestion, with_text_so_far
         from .store import StoreError
 
         stream: Iterator = iter(())
-        streamed, finished = "", False
+        finished = False
         try:
             stream = self.service.stream(question, history)
-            for item in stream:
+            for streamed, item in with_text_so_far(stream):
                 if isinstance(item, AnswerDelta):
-                    streamed += item.text
                     chat[-1] = {"role": "assistant", "content": escape_html(streamed)}
                     yield ChatStep(session_id, chat, turns)
                 elif isinstance(item, Answer):
@@ -496,7 +489,7 @@ class ChatController:
         """The answer text for the API endpoints, growing as it streams; the last value is the whole
         answer (the guard's replacement, when it replaced the stream). With a session id the turn
         is stored in that session (SessionChat). Problems raise ChatError, never a traceback."""
-        from .answering import AnswerDelta, EmptyQuestion
+        from .answering import AnswerDelta, EmptyQuestion, with_text_so_far
         from .store import StoreError
 
         if not isinstance(question, str) or not question.strip():
@@ -510,10 +503,8 @@ class ChatController:
 
                 yield from SessionChat(self.service, self.store).turn(session_id, question, turn_id)
                 return
-            streamed = ""
-            for item in self.service.stream(question, history):
+            for streamed, item in with_text_so_far(self.service.stream(question, history)):
                 if isinstance(item, AnswerDelta):
-                    streamed += item.text
                     if not item.buffered:  # an answer written at once goes out at once: one event, not one per sentence
                         yield streamed
                 else:

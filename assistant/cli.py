@@ -206,9 +206,12 @@ def _read_history(path: Path | None) -> list[dict]:
         raise UsageProblem(f"history file {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"history file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in data):
-        raise UsageProblem(f'history file {path} must be a JSON list of {{"role", "content"}} messages')
-    return data
+    from .text import history_messages
+
+    try:
+        return history_messages(data, f"history file {path}")
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def _service(backend: str | None):
@@ -271,15 +274,13 @@ def ask(
 def _answer(service, question: str, history: list[dict], live: bool):
     """The answer, and what was printed of it as it streamed (an LLM backend's sentences, each
     released by the guard); the composer's answer is printed whole, as Markdown."""
-    from .answering import Answer
+    from .answering import Answer, with_text_so_far
 
     live = live and service.answerer(service.settings.backend).streams
-    streamed = ""
-    for item in service.stream(question, history):
+    for streamed, item in with_text_so_far(service.stream(question, history)):
         if isinstance(item, Answer):
-            return item, streamed
+            return item, streamed if live else ""
         if live:
-            streamed += item.text
             out.file.write(item.text)
             out.file.flush()
     raise RuntimeError("the answer stream ended without an answer")

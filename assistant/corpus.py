@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from .text import normalise, stem_words
 
 FAQ_SECTION = "Frequently Asked Questions"
 
@@ -152,8 +152,8 @@ class Glossary:
 
     def terms_in(self, text: str) -> list[Term]:
         """AQ terms named in the text (hyphen/space-insensitive)."""
-        norm = _norm(text)
-        return [t for t in self.terms if _norm(t.term) in norm]
+        norm = normalise(text)
+        return [t for t in self.terms if normalise(t.term) in norm]
 
     def expansions(self, text: str) -> list[Term]:
         """Terms whose everyday words (arms, rhythm, "feels off" …) appear in the text.
@@ -167,29 +167,9 @@ class Glossary:
         return [t for t, stems in self._everyday_stems if any(w in norm for w in stems)]
 
 
-@lru_cache(maxsize=16384)  # pure; every question and unit is checked for the glossary's terms
-def _norm(text: str) -> str:
-    text = text.lower().replace("’", "'").replace("“", "").replace("”", "").replace('"', "")
-    return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s'\-]", " ", text)).strip()
-
-
-_stemmer_lock = threading.Lock()
-_stemmer = None
-
-
 def _stemmed(text: str) -> str:
-    """_norm, split at apostrophes, each word Snowball-stemmed (PyStemmer; plain words without it)."""
-    global _stemmer
-    words = re.findall(r"[a-z0-9]+", _norm(text))
-    with _stemmer_lock:
-        if _stemmer is None:
-            try:
-                import Stemmer
-
-                _stemmer = Stemmer.Stemmer("english")
-            except ImportError:  # pragma: no cover - PyStemmer is a dependency
-                _stemmer = False
-        return " ".join(_stemmer.stemWords(words) if _stemmer else words)
+    """The text normalised, split at apostrophes, each word Snowball-stemmed."""
+    return " ".join(stem_words(re.findall(r"[a-z0-9]+", normalise(text))))
 
 
 def load_glossary(path: Path) -> Glossary:

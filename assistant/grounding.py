@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 
 from .embeddings import cosine as _cosine
-from .guard import split_sentences
 from .retrieval import tokenize
+from .text import split_sentences, strip_citations
 
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,\-]\s*\d+)*\]")
 # Digits with any unit glued on ("100m", "4.5s", "10%"), and spelled-out counts ("three times a week").
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)?|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|twice|dozen)\b", re.I)
@@ -79,7 +78,7 @@ class GroundingCheck:
         return Evidence(list(vectors) + list(self._glossary_vectors), frozenset(tokenize(text)), _numbers(text), _tags(text))
 
     def score(self, sentence: str, evidence: Evidence) -> dict:
-        sentence = _CITATION.sub("", sentence)  # "[1]" cites a passage; it is not a number the answer claims
+        sentence = strip_citations(sentence)  # "[1]" cites a passage; it is not a number the answer claims
         vector = self.embeddings.embed_query(sentence)
         cos = max((_cosine(vector, v) for v in evidence.vectors), default=0.0)
         words = [w for w in tokenize(sentence) if w not in self.generic and w not in _FUNCTION]

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+from .text import CITATION_MARK, STREAM_BOUNDARY, split_sentences
+
 Label = Literal["causal", "felt", "neutral"]
 Verdict = Literal["pass", "fail", "uncertain"]
 
@@ -38,7 +40,7 @@ __all__ = [
     "Verdict",
     "SentenceJudgement",
     "FramingVerdict",
-    "split_sentences",
+    "StreamGuard",
     "judge_sentence",
     "judge_framing",
 ]
@@ -678,61 +680,6 @@ def _analyse(sentence: str) -> _Analysis:
                      reported=reported, c_focus=c_focus, **base)
 
 
-# ----------------------------------------------------------------- splitting
-_BULLET = re.compile(r"^\s*(?:[-*+\u2022\u00b7\u25aa\u25cf\u2023\u2013\u2014>]|\d{1,3}[.)]|[a-z][.)](?=\s))\s+")
-_HEADING = re.compile(r"^\s*#{1,6}\s+")
-_TERMINATOR = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?:\s*\[\^?\d+(?:[,\u2013-]\s*\d+)*\])*(?=\s|$)")
-_ABBREV = frozenset(
-    "e.g i.e etc vs mr mrs ms dr prof st approx cf al fig no jr sr inc ltd co u.s min sec ca esp viz resp".split()
-)
-
-
-_CITATION_MARK = re.compile(r"\[\^?\d+(?:[,\u2013-]\s*\d+)*\]")  # "[1]", "[2, 3]", "[^4]"
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split an answer into sentences (bullets, newlines, .!? ends; citations stay)."""
-    return list(_sentences(text))
-
-
-@lru_cache(maxsize=16384)
-def _sentences(text: str) -> tuple[str, ...]:
-    """split_sentences(), remembered: every answer splits the same corpus units again."""
-    out: list[str] = []
-    for raw in text.splitlines():
-        line = _HEADING.sub("", raw)
-        while True:
-            stripped = _BULLET.sub("", line, count=1)
-            if stripped == line:
-                break
-            line = stripped
-        line = line.strip()
-        if not line:
-            continue
-        start = 0
-        for m in _TERMINATOR.finditer(line):
-            end = m.end()
-            rest = line[end:].lstrip()
-            if rest and rest[0].islower():
-                continue  # "e.g. the", "vs. slower" — not a sentence start
-            word = re.search(r"([\w.]+)\.$", line[start:m.start() + 1]) if line[m.start()] == "." else None
-            if word:
-                token = word.group(1).lower().rstrip(".")
-                if token in _ABBREV or re.fullmatch(r"[A-Z]", word.group(1)):  # initials
-                    continue
-            piece = line[start:end].strip()
-            if piece:
-                out.append(piece)
-            start = end
-        tail = line[start:].strip()
-        if tail:
-            if _CITATION_MARK.fullmatch(tail) and out:
-                out[-1] = f"{out[-1]} {tail}"  # stray citation mark belongs to the sentence before
-            else:
-                out.append(tail)
-    return tuple(out)
-
-
 # ------------------------------------------------------------------- public
 def judge_sentence(sentence: str) -> SentenceJudgement:
     """Label one sentence causal / felt / neutral, with the deciding span and rule."""
@@ -783,25 +730,9 @@ def _context_rule(prev: _Analysis, cur: _Analysis) -> SentenceJudgement | None:
 
 
 # ---------------------------------------------------------------- streaming
-# Where a streamed answer may be cut into sentences: after . ! ? … (and any closing quote or
-# citation) with more text following, or at a line break.
-_STREAM_BOUNDARY = re.compile(r"(?<=[.!?…])[\"”’')\]]*(?:\s*\[\d+\])*[ \t]+(?=[^\sa-z])|\n+")
 # A small model inventing the next turn of the conversation ("Question: Can you …").
 _INVENTED_TURN = re.compile(r"^\W*(?:question|user|athlete|human|assistant|q|a)\s*:", re.I)
-
-
-def sentence_pieces(text: str) -> list[str]:
-    """The text cut where a stream would release it (each piece keeps its trailing space); joined, they are the text."""
-    pieces, start = [], 0
-    for m in _STREAM_BOUNDARY.finditer(text):
-        pieces.append(text[start:m.end()])
-        start = m.end()
-    if start < len(text):
-        pieces.append(text[start:])
-    return pieces
-
-
-_ONLY_CITATIONS = re.compile(rf"(?:{_CITATION_MARK.pattern}\s*)+")
+_ONLY_CITATIONS = re.compile(rf"(?:{CITATION_MARK.pattern}\s*)+")
 
 
 class StreamGuard:
@@ -834,7 +765,7 @@ class StreamGuard:
         self.buffer += piece
         out: list[str] = []
         while not self.failed:
-            m = _STREAM_BOUNDARY.search(self.buffer)
+            m = STREAM_BOUNDARY.search(self.buffer)
             if not m or (m.end() == len(self.buffer) and not m.group(0).startswith("\n")):
                 break
             segment, self.buffer = self.buffer[:m.end()], self.buffer[m.end():]

@@ -21,6 +21,7 @@ from langchain_core.documents import Document
 from .config import Settings
 from .corpus import Glossary
 from .store import StoreError, get_collection, index_status, open_client
+from .text import stem_words
 from .units import load_units
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -41,10 +42,6 @@ def _stopwords() -> frozenset[str]:
     return _STOPWORDS
 
 
-_stemmer_lock = threading.Lock()
-_stemmer = None
-
-
 def tokenize(text: str) -> list[str]:
     """Lower-case, drop stop words, stem (Snowball via PyStemmer)."""
     return list(_tokens(text))
@@ -57,17 +54,6 @@ def _tokens(text: str) -> tuple[str, ...]:
     # split at apostrophes so "athlete’s" and "athlete's" both give "athlete".
     text = text.lower().translate(_APOSTROPHES).replace("n't", " not").replace("-", " ")
     return tuple(stem_words([w for w in _TOKEN.findall(text) if w not in _stopwords()]))
-
-
-def stem_words(words: list[str]) -> list[str]:
-    """Snowball-stem words with the one shared PyStemmer instance (it is not thread-safe)."""
-    global _stemmer
-    with _stemmer_lock:
-        if _stemmer is None:
-            import Stemmer
-
-            _stemmer = Stemmer.Stemmer("english")
-        return _stemmer.stemWords(words)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import re
 from .corpus import Glossary
 from .doctrine import Doctrine
 from .doctrine import load as load_doctrine
+from .text import normalise
 
 INJECTION = re.compile(
     r"(ignore (all |any |your |the |previous |prior )*(instructions|rules|prompt|guidelines|system)|"
@@ -22,8 +23,6 @@ INJECTION = re.compile(
     r"you'?re wrong|you are wrong|confess|override)",
     re.I,
 )
-def _norm(text: str) -> str:
-    return re.sub(r"[\s\-_/]+", " ", re.sub(r"[^\w\s\-]", " ", text.lower())).strip()
 
 
 def named_terms(question: str, glossary: Glossary | None) -> list[str]:
@@ -31,12 +30,12 @@ def named_terms(question: str, glossary: Glossary | None) -> list[str]:
     longer one ("swing side" in "swing-side thrust") is left out."""
     if not glossary:
         return []
-    norm = f" {_norm(question)} "
+    norm = f" {normalise(question)} "
     found = sorted({t.term for t in glossary.terms_in(question)}, key=lambda t: (-len(t), t))
     kept: list[tuple[int, str]] = []
     rest = norm
     for term in found:  # longest first: each takes its words out of the question
-        needle = f" {_norm(term)} "
+        needle = f" {normalise(term)} "
         pos = norm.find(needle)
         if needle in rest:
             kept.append((pos, term))

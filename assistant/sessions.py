@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .answering import Answer, AnswerDelta, AnsweringService
+from .answering import Answer, AnswerDelta, AnsweringService, with_text_so_far
 from .feedback import FeedbackStore
 
 _TURN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -38,10 +38,8 @@ class SessionChat:
         if history and history[-1]["role"] == "user":
             history = history[:-1]   # its question went unanswered: it is the one being asked again, or replaced
         self.store.append_message(session_id, "user", question, turn_id=turn_id or None)
-        streamed = ""
-        for item in self.service.stream(question, history):
+        for streamed, item in with_text_so_far(self.service.stream(question, history)):
             if isinstance(item, AnswerDelta):
-                streamed += item.text
                 yield streamed
             elif isinstance(item, Answer):
                 self._keep(session_id, item, turn_id)

@@ -458,3 +458,11 @@ def test_an_answer_abandoned_halfway_leaves_nobody_waiting_for_it(indexed_settin
     answer = service.answer("What is contributor timing?")
     assert time.monotonic() - started < 5, "the next athlete composes it at once"
     assert answer.timings.get("cached") is None and answer.text
+
+
+def test_with_text_so_far_joins_the_deltas_and_passes_the_answer_through():
+    from assistant.answering import AnswerDelta, with_text_so_far
+
+    final = object()
+    items = [AnswerDelta("One. "), AnswerDelta("Two.", buffered=True), final]
+    assert list(with_text_so_far(iter(items))) == [("One. ", items[0]), ("One. Two.", items[1]), ("One. Two.", final)]

@@ -12,10 +12,11 @@ import re
 import pytest
 
 from assistant.backends.composer import Composer
-from assistant.guard import judge_framing, split_sentences
+from assistant.guard import judge_framing
 from assistant.indexing import corpus_chunks
 from assistant.plan import QuestionPlan
 from assistant.retrieval import SearchHit, tokenize
+from assistant.text import split_sentences
 
 CITATION = re.compile(r"\s*\[(\d+)\]$")
 

@@ -17,7 +17,8 @@ from assistant.answering import Answer, AnswerDelta, AnsweringService
 from assistant.backends import Piece
 from assistant.backends.chatmodel import ChatModelAnswerer
 from assistant.backends.composer import Composer
-from assistant.guard import StreamGuard, judge_framing, sentence_pieces
+from assistant.guard import StreamGuard, judge_framing
+from assistant.text import sentence_pieces
 
 # Sentences the passages and glossary support (the grounding guard lets them through).
 GOOD = ("Contributor timing is how cleanly the pushing side and swing side arrive into their aggressive movement "

@@ -27,9 +27,10 @@ from ..corpus import Glossary
 from ..doctrine import Doctrine
 from ..doctrine import load as load_doctrine
 from ..embeddings import as_vector, cosine, norm2
-from ..guard import judge_sentence, split_sentences
+from ..guard import judge_sentence
 from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
+from ..text import split_sentences
 from ..units import AnswerUnit, parse_units
 from . import AnswerRequest, Piece
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..guard import split_sentences
-from ..retrieval import stem_words, tokenize
+from ..retrieval import tokenize
+from ..text import CITATION_MARK, split_sentences, stem_words, strip_citations
 from .judges import FAIL, PASS, UNCERTAIN, CheckResult, _cosine
 
 # MiniLM cosine, phrase vs answer sentence/clause. Tuned on the tune split of
@@ -32,7 +32,6 @@ LENGTH_UNCERTAIN = (30, 200)   # outside LENGTH_PASS but inside this: uncertain
 
 _TRANSLATE = str.maketrans({"’": "'", "‘": "'", "`": "'", "“": '"', "”": '"', "«": '"', "»": '"',
                             "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-"})
-_CITATION = re.compile(r"\s*\[\^?\d+(?:\s*[,\-]\s*\d+)*\]")
 _SOURCES_HEAD = re.compile(r"^\s*(?:#+\s*)?[*_]*\s*(?:sources?|references?)\s*[*_]*\s*:?\s*[*_]*\s*$", re.I)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -53,7 +52,7 @@ def body(answer: str) -> str:
         if _SOURCES_HEAD.match(line):
             break
         lines.append(line)
-    return _CITATION.sub("", "\n".join(lines))
+    return strip_citations("\n".join(lines))
 
 
 def sentences(answer: str) -> list[str]:
@@ -240,7 +239,7 @@ def _kind_lead(kind: str | None, lead: list[str], text: str, lead_terms: list[st
         m = _felt_words().search(text)
         return bool(m), {"needs": "how it feels", "match": m.group(0) if m else None}
     if kind == "greeting":
-        short = len(" ".join(lead).split()) <= 80 and not _CITATION.search(" ".join(lead))
+        short = len(" ".join(lead).split()) <= 80 and not CITATION_MARK.search(" ".join(lead))
         return short, {"needs": "a short reply, citing nothing"}
     if kind == "about_aq":
         ok = bool(re.search(r"\baq\b", text))

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..embeddings import cosine
-from ..guard import _CITATION_MARK, judge_framing, split_sentences
+from ..guard import judge_framing
 from ..retrieval import tokenize
+from ..text import CITATION_MARK, split_sentences
 from .datasets import Source
 
 PASS, FAIL, UNCERTAIN = "pass", "fail", "uncertain"
@@ -354,7 +355,7 @@ def judge_scope(answer: str, expect_refusal: bool, service_scope: str | None = N
         # "the articles don't cover plyometrics; here is what they do say to work on. … [1]": a topic
         # named in passing is declined, and the ask is still answered from the passages
         last = max(c["position"] for c in cues if c["position"] <= _REFUSAL_WINDOW)
-        if any(_CITATION_MARK.search(s) for s in (split_sentences(answer) or [])[last:]):
+        if any(CITATION_MARK.search(s) for s in (split_sentences(answer) or [])[last:]):
             return CheckResult("scope", PASS, 1.0, evidence, {"expected": "answer", "found": "answered after a gap"})
         return CheckResult("scope", FAIL, 0.0, evidence + [{"detail": "in-scope question refused"}],
                            {"expected": "answer", "found": state})
