@@ -1,6 +1,6 @@
 """The web chat's controller: every UI event as a plain method over the service, the store and the glossary.
 
-`ChatController` holds the AnsweringService, the FeedbackStore and the glossary, and answers one
+`ChatController` holds the AnsweringService, the ConversationStore and the glossary, and answers one
 method per event of the athletes' chat (load, respond, new chat, like, comment) and per API
 endpoint. It takes plain values (the question, the browser's session id, the chat as it stands)
 and returns plain state: Chatbot message dicts, the per-message "turns" records, the banner's
@@ -28,8 +28,8 @@ from .text import history_messages
 
 if TYPE_CHECKING:  # imported when first needed: the answering stack is slow to import
     from .answering import Answer, AnsweringService
+    from .conversations import ConversationStore
     from .corpus import Glossary
-    from .feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def _turn(role: str, content: str, *, sources=None, backend=None, question="", m
             "question": question, "message_id": message_id, "note": note}
 
 
-def _stored_turns(store: FeedbackStore, session_id: str) -> list[tuple[dict, dict]]:
+def _stored_turns(store: ConversationStore, session_id: str) -> list[tuple[dict, dict]]:
     """The open conversation's stored messages, each with its turn (an answer's names its question)."""
     pairs, question = [], ""
     for m in store.messages(session_id):
@@ -243,7 +243,7 @@ def _stored_turns(store: FeedbackStore, session_id: str) -> list[tuple[dict, dic
     return pairs
 
 
-def _restore(store: FeedbackStore, session_id: str) -> tuple[list[dict], list[dict]]:
+def _restore(store: ConversationStore, session_id: str) -> tuple[list[dict], list[dict]]:
     """The open conversation of a session as (chatbot messages, turns)."""
     chat, turns = [], []
     for m, turn in _stored_turns(store, session_id):
@@ -255,7 +255,7 @@ def _restore(store: FeedbackStore, session_id: str) -> tuple[list[dict], list[di
     return chat, turns
 
 
-def _stored_answer(store: FeedbackStore, session_id: str, turns: Any, index: Any) -> dict | None:
+def _stored_answer(store: ConversationStore, session_id: str, turns: Any, index: Any) -> dict | None:
     """The stored answer behind the Chatbot message at `index`, as the database holds it in this
     session's open conversation; None for a user message, a note, or anything the database lacks."""
     claimed = turns[index] if isinstance(turns, list) and isinstance(index, int) and 0 <= index < len(turns) else None
@@ -321,7 +321,7 @@ class CommentResult:
 class ChatController:
     """The athletes' chat over an answering service (None, with startup_problem: it only says why)."""
 
-    def __init__(self, service: AnsweringService | None, store: FeedbackStore, glossary: Glossary,
+    def __init__(self, service: AnsweringService | None, store: ConversationStore, glossary: Glossary,
                  *, startup_problem: str | None = None) -> None:
         self.service = service
         self.store = store

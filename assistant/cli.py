@@ -537,10 +537,10 @@ app.add_typer(feedback_app, name="feedback")
 @friendly_errors
 def feedback_export(as_json: bool = JSON_OPT):
     """Print every thumbs-up/down with its question, answer, sources, backend and comment."""
-    from .feedback import FeedbackStore
+    from .conversations import ConversationStore
 
     settings = _settings()
-    rows = FeedbackStore(settings.app_database_url).export_feedback()
+    rows = ConversationStore(settings.app_database_url).export_feedback()
     if as_json:
         _emit_json({"feedback": rows})
         return

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 
 from .answering import Answer, AnswerDelta, AnsweringService, with_text_so_far
-from .feedback import FeedbackStore
+from .conversations import ConversationStore
 
 _TURN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
@@ -20,7 +20,7 @@ _TURN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 class SessionChat:
     """Answers one turn of a stored session (the service answers, the store keeps both messages)."""
 
-    def __init__(self, service: AnsweringService, store: FeedbackStore) -> None:
+    def __init__(self, service: AnsweringService, store: ConversationStore) -> None:
         self.service = service
         self.store = store
 

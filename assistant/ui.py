@@ -1,6 +1,6 @@
 """The athletes' web chat: a small Gradio layout over the chat controller (assistant.chat).
 
-The UI receives its collaborators (the answering service, the FeedbackStore and the glossary) and
+The UI receives its collaborators (the answering service, the ConversationStore and the glossary) and
 hands them to a `ChatController`, which answers every event with plain state and never imports
 Gradio. This module only lays out the page and wires each event to a thin adapter that turns the
 controller's state into Gradio updates, in the style of smolagents' gradio_ui.py:
@@ -18,7 +18,7 @@ controller's state into Gradio updates, in the style of smolagents' gradio_ui.py
   service shows a friendly sentence, never a traceback.
 
 The pure helpers (format_sources, glossary_markdown, guard_notice, escape_user_text,
-render_answer …) live in assistant.chat beside the controller and are re-exported here.
+render_answer …) live in assistant.chat beside the controller; import them from there.
 
 (No `from __future__ import annotations` here: Gradio reads the event handlers' type hints, such as
 gr.LikeData, at run time.)
@@ -33,45 +33,18 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from .chat import (
-    API_BLANK_TEXT,
-    BLANK_TEXT,
-    ERROR_TEXT,
-    HISTORY_SHAPE,
-    INGEST_HINT,
-    ChatController,
-    ChatError,
-    answer_notices,
-    banner_markdown,
-    escape_html,
-    escape_user_text,
-    format_sources,
-    glossary_markdown,
-    guard_notice,
-    index_problem,
-    new_session_id,
-    parse_history_json,
-    render_answer,
-    render_message,
-    sources_html,
-    valid_session_id,
-)
+from .chat import ChatController, ChatError, banner_markdown
 from .config import Settings, apply_offline_hygiene
 
 if TYPE_CHECKING:  # imported lazily at run time: gradio is slow to import
     import gradio as gr
 
     from .answering import AnsweringService
+    from .conversations import ConversationStore
     from .corpus import Glossary
-    from .feedback import FeedbackStore
 
-__all__ = [
-    "API_BLANK_TEXT", "BLANK_TEXT", "ERROR_TEXT", "HISTORY_SHAPE", "INGEST_HINT", "STORAGE_KEY", "TITLE",
-    "ChatController", "ChatError", "answer_concurrency", "answer_notices", "banner_markdown", "build_app",
-    "create_app", "escape_html", "escape_user_text", "format_sources", "glossary_markdown", "guard_notice",
-    "index_problem", "launch", "make_theme", "new_session_id", "parse_auth", "parse_history_json",
-    "render_answer", "render_message", "serve", "sources_html", "valid_session_id",
-]
+__all__ = ["STORAGE_KEY", "TITLE", "answer_concurrency", "build_app", "create_app", "launch", "make_theme", "parse_auth",
+           "serve"]
 
 TITLE = "AQ Coach"
 SUBTITLE = (
@@ -102,7 +75,7 @@ CSS = """
 
 # --- the app: layout, wiring, adapters ---------------------------------------------------------
 
-def build_app(service: "AnsweringService | None", store: "FeedbackStore", glossary: "Glossary",
+def build_app(service: "AnsweringService | None", store: "ConversationStore", glossary: "Glossary",
               settings: Settings, *, startup_problem: str | None = None) -> "gr.Blocks":
     """The Gradio Blocks app over an answering service (None with startup_problem: banner only)."""
     apply_offline_hygiene()
@@ -353,8 +326,8 @@ def serve(demo: "gr.Blocks", settings: Settings, *, block: bool = True):
 
 
 def create_app(settings: Settings) -> "gr.Blocks":
-    """The real app: AnsweringService.from_settings, the FeedbackStore on settings.app_database_url, the glossary."""
-    from .feedback import FeedbackStore
+    """The real app: AnsweringService.from_settings, the ConversationStore on settings.app_database_url, the glossary."""
+    from .conversations import ConversationStore
     from .indexing import glossary_for
     from .store import StoreError
 
@@ -364,7 +337,7 @@ def create_app(settings: Settings) -> "gr.Blocks":
     glossary = glossary_for(settings)
     if not settings.database_url:  # the default SQLite file: its folder may not exist yet (a fresh data dir)
         settings.app_db.parent.mkdir(parents=True, exist_ok=True)
-    store = FeedbackStore(settings.app_database_url, served_by=settings.replica_name or f"{socket.gethostname()}:{settings.port}")
+    store = ConversationStore(settings.app_database_url, served_by=settings.replica_name or f"{socket.gethostname()}:{settings.port}")
     try:
         from .answering import AnsweringService
 

@@ -1,7 +1,7 @@
 """The web chat's controller (assistant.chat.ChatController) without a browser or a Gradio server.
 
 It runs over the real answering service (composer, the session's real Chroma index, real MiniLM)
-and a real FeedbackStore on SQLite in tmp_path. Every event is called as the UI calls it, with
+and a real ConversationStore on SQLite in tmp_path. Every event is called as the UI calls it, with
 plain values, and what comes back is plain state: Chatbot messages, turns, the banner's problem.
 """
 
@@ -26,15 +26,15 @@ from assistant.chat import (
     escape_html,
     new_session_id,
 )
-from assistant.feedback import FeedbackStore
+from assistant.conversations import ConversationStore
 from assistant.store import StoreError
 
 QUESTION = "What is contributor timing?"
 
 
 @pytest.fixture
-def store(tmp_path) -> FeedbackStore:
-    return FeedbackStore(tmp_path / "app.sqlite")
+def store(tmp_path) -> ConversationStore:
+    return ConversationStore(tmp_path / "app.sqlite")
 
 
 @pytest.fixture

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.feedback import FeedbackStore
+from assistant.conversations import ConversationStore
 from assistant.sessions import SessionChat
 
 SESSION = "0123456789abcdef0123456789abcdef"
 
 
 def test_a_follow_up_is_answered_in_the_stored_context(service, database_url):
-    a = SessionChat(service, FeedbackStore(database_url, served_by="a"))
-    b = SessionChat(service, FeedbackStore(database_url, served_by="b"))
+    a = SessionChat(service, ConversationStore(database_url, served_by="a"))
+    b = SessionChat(service, ConversationStore(database_url, served_by="b"))
     first = list(a.turn(SESSION, "What is contributor timing?", "t1"))
     follow = list(b.turn(SESSION, "How do I improve it?", "t2"))   # the next turn on another replica
     assert first[-1] and follow[-1]
@@ -24,14 +24,14 @@ def test_a_follow_up_is_answered_in_the_stored_context(service, database_url):
 
 
 def test_a_retried_turn_returns_the_stored_answer_and_stores_nothing_new(service, database_url):
-    chat = SessionChat(service, FeedbackStore(database_url))
+    chat = SessionChat(service, ConversationStore(database_url))
     answer = list(chat.turn(SESSION, "What is the swing side?", "t1"))[-1]
     again = list(chat.turn(SESSION, "What is the swing side?", "t1"))
     assert again == [answer] and len(chat.store.messages(SESSION)) == 2
 
 
 def test_an_unanswered_question_is_answered_once_when_asked_again(service, database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     store.append_message(SESSION, "user", "What is the pushing side?", turn_id="t1")  # its replica died here
     list(SessionChat(service, store).turn(SESSION, "What is the pushing side?", "t1"))
     assert [m["role"] for m in store.messages(SESSION)] == ["user", "assistant"]
@@ -39,4 +39,4 @@ def test_an_unanswered_question_is_answered_once_when_asked_again(service, datab
 
 def test_a_bad_turn_id_is_refused(service, tmp_path):
     with pytest.raises(ValueError, match="turn_id"):
-        list(SessionChat(service, FeedbackStore(tmp_path / "a.sqlite")).turn(SESSION, "What is the swing side?", "no spaces"))
+        list(SessionChat(service, ConversationStore(tmp_path / "a.sqlite")).turn(SESSION, "What is the swing side?", "no spaces"))

@@ -24,7 +24,7 @@ from helpers import report
 from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab, _start
 
 from assistant.answering import AnsweringService
-from assistant.feedback import FeedbackStore
+from assistant.conversations import ConversationStore
 from assistant.guard import judge_framing
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -80,7 +80,7 @@ def smol_app(indexed_settings, searcher, glossary, tmp_path_factory):
     from assistant.ui import build_app
 
     service, timed = _smol_service(indexed_settings, searcher, glossary, grounding_cosine=-1.0)
-    store = FeedbackStore(tmp_path_factory.mktemp("smol") / "app.sqlite")
+    store = ConversationStore(tmp_path_factory.mktemp("smol") / "app.sqlite")
     demo = build_app(service, store, glossary, service.settings)
     url = _start(demo, service.settings)
     yield url, timed
@@ -160,7 +160,7 @@ def test_a_causal_sentence_smollm2_writes_never_reaches_the_api_or_the_cli(poiso
     from assistant.ui import build_app
 
     service, timed = _smol_service(poisoned, open_searcher(poisoned, embeddings), glossary)
-    demo = build_app(service, FeedbackStore(tmp_path / "app.sqlite"), glossary, service.settings)
+    demo = build_app(service, ConversationStore(tmp_path / "app.sqlite"), glossary, service.settings)
     try:
         job = Client(_start(demo, service.settings), verbose=False).submit("What makes elite sprinters fast?",
                                                                            api_name="/chat")

@@ -210,13 +210,13 @@ def test_chat_api_streams_partial_outputs_and_ends_on_the_whole_answer(indexed_s
 
     from gradio_client import Client
 
-    from assistant.feedback import FeedbackStore
+    from assistant.conversations import ConversationStore
     from assistant.ui import build_app
     from tests.test_ui import _start
 
     llm = StreamingScriptedLLM([GOOD])
     settings = indexed_settings.model_copy(update={"backend": "llamacpp"})
-    demo = build_app(_service(indexed_settings, searcher, glossary, llm), FeedbackStore(tmp_path / "app.sqlite"), glossary,
+    demo = build_app(_service(indexed_settings, searcher, glossary, llm), ConversationStore(tmp_path / "app.sqlite"), glossary,
                      settings)
     try:
         url = _start(demo, settings)

@@ -42,7 +42,7 @@ def _start(demo, settings):
 def app_server(indexed_settings, embeddings, tmp_path_factory):
     """The real app over the session's real index, with its own SQLite."""
     from assistant.answering import AnsweringService
-    from assistant.feedback import FeedbackStore
+    from assistant.conversations import ConversationStore
     from assistant.indexing import glossary_for, open_searcher
     from assistant.ui import build_app
 
@@ -50,7 +50,7 @@ def app_server(indexed_settings, embeddings, tmp_path_factory):
     service = AnsweringService(indexed_settings, open_searcher(indexed_settings, embeddings), glossary)
     assert service.settings.backend == "composer"
     db = tmp_path_factory.mktemp("ui") / "aq_coach.sqlite"
-    store = FeedbackStore(db)
+    store = ConversationStore(db)
     demo = build_app(service, store, glossary, indexed_settings)
     url = _start(demo, indexed_settings)
     yield SimpleNamespace(url=url, store=store, db=db)
@@ -248,7 +248,7 @@ def test_script_in_a_question_is_shown_literally_never_run(app_server, tab_facto
 
 
 def test_blank_question_gets_a_friendly_message(app_server, tab_factory):
-    from assistant.ui import BLANK_TEXT
+    from assistant.chat import BLANK_TEXT
 
     tab = tab_factory(app_server.url)
     tab.open()
@@ -371,9 +371,10 @@ def test_empty_data_dir_shows_the_ingest_banner(tmp_path, tab_factory):
 
 
 def test_service_errors_never_show_a_traceback(settings, tmp_path, tab_factory):
-    from assistant.feedback import FeedbackStore
+    from assistant.chat import ERROR_TEXT
+    from assistant.conversations import ConversationStore
     from assistant.store import IndexStatus
-    from assistant.ui import ERROR_TEXT, build_app
+    from assistant.ui import build_app
 
     class BrokenService:
         searcher = SimpleNamespace(current_status=lambda: IndexStatus("complete", "v1", 10))
@@ -384,7 +385,7 @@ def test_service_errors_never_show_a_traceback(settings, tmp_path, tab_factory):
         def answer(self, question, history):
             raise RuntimeError("secret internal detail")
 
-    demo = build_app(BrokenService(), FeedbackStore(tmp_path / "app.sqlite"), [], settings)
+    demo = build_app(BrokenService(), ConversationStore(tmp_path / "app.sqlite"), [], settings)
     try:
         url = _start(demo, settings)
         tab = tab_factory(url)
@@ -403,7 +404,7 @@ def test_login_when_auth_is_set(settings, tmp_path):
     """AQ_AUTH="user:password" turns on Gradio's login; without it the API refuses."""
     from gradio_client import Client
 
-    from assistant.feedback import FeedbackStore
+    from assistant.conversations import ConversationStore
     from assistant.store import IndexStatus
     from assistant.ui import build_app
 
@@ -418,7 +419,7 @@ def test_login_when_auth_is_set(settings, tmp_path):
 
     secured = settings.model_copy(update={"auth": "coach:s3cret"})
     assert secured.host == "127.0.0.1"  # loopback unless told otherwise
-    demo = build_app(FixedService(), FeedbackStore(tmp_path / "app.sqlite"), [], secured)
+    demo = build_app(FixedService(), ConversationStore(tmp_path / "app.sqlite"), [], secured)
     try:
         url = _start(demo, secured)
         with pytest.raises(Exception, match="(?i)credentials|login|auth"):

@@ -31,6 +31,8 @@ import random
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
@@ -54,126 +56,170 @@ from .servers import search_process_figure, serve_ready_figure, ui_figures
 __all__ = ["QUESTIONS", "api_load", "bench_questions", "clear_memos", "install_size_mb", "run_bench", "share_interval"]
 
 
+@dataclass
+class _Run:
+    """What every stage of one bench run shares."""
+
+    settings: Settings
+    quick: bool
+    say: Callable[[str], None]
+    tmp: Path
+    embeddings: object
+    distinct: dict[str, list[str]]  # each cold figure's own distinct questions
+
+    @property
+    def repeats(self) -> int:
+        return 20 if self.quick else 50
+
+    @property
+    def base(self) -> Settings:
+        """The shipped corpus, indexed in the run's own data dir (the athlete's is never touched)."""
+        return self.settings.model_copy(update={"data_dir": self.tmp / "shipped"})
+
+
 def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = True,
               load_rounds: int | None = None) -> list[dict]:
-    from ..answering import AnsweringService
     from ..embeddings import make_embeddings
-    from ..indexing import corpus_chunks, glossary_for, ingest_corpus, open_searcher
 
     def say(msg: str) -> None:
         if console:
             console.print(msg, highlight=False)
 
-    figures: list[dict] = []
-    n_synthetic = 2000 if quick else 10_000
-    copies = 3 if quick else 10
-    repeats = 20 if quick else 50
-    # Distinct questions for the cold figures, each figure its own (no question is asked twice in a figure).
-    # (memos are cleared before each figure; the figures take disjoint slices while the pool allows)
+    figures: list[dict] = [install_figure()]
+    with tempfile.TemporaryDirectory(prefix="aq-bench-") as tmp:
+        run = _Run(settings, quick, say, Path(tmp), make_embeddings(settings), _distinct_questions(quick, say))
+        service, answering = _answering_figures(run)
+        chunks, ingest = _ingest_throughput(run)
+        figures += answering + ingest + _synthetic_figures(run, chunks)
+        figures += _process_figures(run, service, console, ui, load_rounds)
+    return figures
+
+
+def _distinct_questions(quick: bool, say) -> dict[str, list[str]]:
+    """Distinct questions for the cold figures, each figure its own: no question is asked twice in a
+    figure (memos are cleared before each), and the figures take disjoint slices while the pool allows."""
     pool = bench_questions()
+    say(f"{len(pool)} distinct questions in the labelled sets for the cold figures…")
     per_figure = min(40 if quick else 240, len(pool))
     names = ("embed_query", "retrieval_shipped", "composer_answer", "retrieval_10k")
-    distinct = {name: [pool[(n * per_figure + i) % len(pool)] for i in range(per_figure)] for n, name in enumerate(names)}
-    figures.append(install_figure())
-    embeddings = make_embeddings(settings)
-    with tempfile.TemporaryDirectory(prefix="aq-bench-") as tmp:
-        tmp = Path(tmp)
-        base = settings.model_copy(update={"data_dir": tmp / "shipped"})
+    return {name: [pool[(n * per_figure + i) % len(pool)] for i in range(per_figure)] for n, name in enumerate(names)}
 
-        say(f"embedding queries ({len(pool)} distinct questions in the labelled sets)…")
-        embeddings.embed_query("warm up")
-        fig = cold("embed_query", embeddings.embed_query, distinct["embed_query"])
-        if hasattr(embeddings, "query_engine"):
-            fig["engine"] = embeddings.query_engine
-        figures.append(fig)
-        figures.append(warm("embed_query", lambda: embeddings.embed_query(random.choice(QUESTIONS)), repeats))
 
-        say("ingesting the shipped corpus…")
-        ingest_corpus(base, embeddings=embeddings)
-        searcher = open_searcher(base, embeddings)
-        searcher.search("warm up the BM25 index")
-        figures.append(cold("retrieval_shipped", searcher.search, distinct["retrieval_shipped"], searcher))
-        figures.append(warm("retrieval_shipped", lambda: searcher.search(random.choice(QUESTIONS)), repeats))
+def _answering_figures(run: _Run):
+    """Query embedding, retrieval and composer answers on the shipped corpus, cold and warm; the LLM backends."""
+    from ..answering import AnsweringService
+    from ..indexing import glossary_for, ingest_corpus, open_searcher
 
-        # No remembered answers: composer_answer_warm repeats QUESTIONS, and is about composing them.
-        service = AnsweringService(base.model_copy(update={"answer_cache_size": 0}), searcher, glossary_for(base))
-        service.answer("warm up")
-        figures.append(cold("composer_answer", service.answer, distinct["composer_answer"], searcher,
-                             getattr(service, "composer", None)))
-        figures.append(warm("composer_answer", lambda: service.answer(random.choice(QUESTIONS)), repeats))
-        composed = [service.answer(q).timings["generate_ms"] for q in QUESTIONS]
-        figures.append(figure("composer_compose", composed))
-        say("streaming LLM backends (first released sentence, whole answer)…")
-        figures.extend(llm_figures(service, 2 if quick else 5, say))
+    embeddings, base, figures = run.embeddings, run.base, []
+    run.say("embedding queries…")
+    embeddings.embed_query("warm up")
+    fig = cold("embed_query", embeddings.embed_query, run.distinct["embed_query"])
+    if hasattr(embeddings, "query_engine"):
+        fig["engine"] = embeddings.query_engine
+    figures.append(fig)
+    figures.append(warm("embed_query", lambda: embeddings.embed_query(random.choice(QUESTIONS)), run.repeats))
 
+    run.say("ingesting the shipped corpus…")
+    ingest_corpus(base, embeddings=embeddings)
+    searcher = open_searcher(base, embeddings)
+    searcher.search("warm up the BM25 index")
+    figures.append(cold("retrieval_shipped", searcher.search, run.distinct["retrieval_shipped"], searcher))
+    figures.append(warm("retrieval_shipped", lambda: searcher.search(random.choice(QUESTIONS)), run.repeats))
+
+    # No remembered answers: composer_answer_warm repeats QUESTIONS, and is about composing them.
+    service = AnsweringService(base.model_copy(update={"answer_cache_size": 0}), searcher, glossary_for(base))
+    service.answer("warm up")
+    figures.append(cold("composer_answer", service.answer, run.distinct["composer_answer"], searcher,
+                        getattr(service, "composer", None)))
+    figures.append(warm("composer_answer", lambda: service.answer(random.choice(QUESTIONS)), run.repeats))
+    figures.append(figure("composer_compose", [service.answer(q).timings["generate_ms"] for q in QUESTIONS]))
+    run.say("streaming LLM backends (first released sentence, whole answer)…")
+    figures.extend(llm_figures(service, 2 if run.quick else 5, run.say))
+
+    t = time.perf_counter()
+    ingest_corpus(base, embeddings=embeddings)
+    figures.append(figure("reingest_unchanged_s", value=time.perf_counter() - t, unit="s"))
+    return service, figures
+
+
+def _ingest_throughput(run: _Run):
+    """Raw embedding of what ingest embeds, then a fresh ingest of the same corpus copies, in turn:
+    on a shared machine the rate drifts from one minute to the next, so both are measured each round."""
+    from ..indexing import corpus_chunks, ingest_corpus
+
+    copies = 3 if run.quick else 10
+    run.say(f"ingest throughput ({copies} copies of the corpus)…")
+    many = run.tmp / "corpus-many"
+    copy_corpus(run.settings.corpus_dir, many, copies)
+    bulk = run.settings.model_copy(update={"data_dir": run.tmp / "bulk", "corpus_dir": many})
+    chunks, _ = corpus_chunks(bulk)
+    # Ingest embeds the chunks and then their answer units (distinct texts, as embed_units does):
+    # the raw figure embeds the same texts, so the share is what ingest adds around the engine.
+    unit_texts = list(dict.fromkeys(u.match_text for c in chunks for u in c.units))
+    raw_s, raw_units_s, ingest_s = [], [], []
+    for n in range(1 if run.quick else 3):
         t = time.perf_counter()
-        ingest_corpus(base, embeddings=embeddings)
-        figures.append(figure("reingest_unchanged_s", value=time.perf_counter() - t, unit="s"))
-
-        say(f"ingest throughput ({copies} copies of the corpus)…")
-        many = tmp / "corpus-many"
-        copy_corpus(settings.corpus_dir, many, copies)
-        bulk = settings.model_copy(update={"data_dir": tmp / "bulk", "corpus_dir": many})
-        chunks, _ = corpus_chunks(bulk)
-        # Ingest embeds the chunks and then their answer units (distinct texts, as embed_units does):
-        # the raw figure embeds the same texts, so the share is what ingest adds around the engine.
-        unit_texts = list(dict.fromkeys(u.match_text for c in chunks for u in c.units))
-        # Raw embedding, then a fresh ingest of the same corpus, in turn: on a shared machine the
-        # rate drifts from one minute to the next, so both are measured in each round.
-        raw_s, raw_units_s, ingest_s = [], [], []
-        for n in range(1 if quick else 3):
-            t = time.perf_counter()
-            embeddings.embed_documents([c.text for c in chunks])
-            raw_s.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            embeddings.embed_documents(unit_texts)
-            raw_units_s.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            ingest_corpus(bulk.model_copy(update={"data_dir": tmp / f"bulk{n}"}), embeddings=embeddings)
-            ingest_s.append(time.perf_counter() - t)
-        figures.extend(ingest_figures(len(chunks), len(unit_texts), raw_s, raw_units_s, ingest_s))
-        say(f"  ingest at {figures[-1]['share_of_raw']:.0%} of the raw embedding of the same texts "
+        run.embeddings.embed_documents([c.text for c in chunks])
+        raw_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        run.embeddings.embed_documents(unit_texts)
+        raw_units_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        ingest_corpus(bulk.model_copy(update={"data_dir": run.tmp / f"bulk{n}"}), embeddings=run.embeddings)
+        ingest_s.append(time.perf_counter() - t)
+    figures = ingest_figures(len(chunks), len(unit_texts), raw_s, raw_units_s, ingest_s)
+    run.say(f"  ingest at {figures[-1]['share_of_raw']:.0%} of the raw embedding of the same texts "
             f"(chunks and answer units; target ≥ 90%), {figures[-1]['share_of_chunk_embedding']:.0%} of the chunks' alone")
+    return chunks, figures
 
-        say(f"synthetic corpus of {n_synthetic} chunks…")
-        sentences = sorted({s.strip() for c in chunks for s in c.body.replace("\n", " ").split(". ") if len(s.strip()) > 30})
-        synth = settings.model_copy(update={"data_dir": tmp / "synthetic", "collection": "aq_bench_synthetic"})
-        synthetic_store(synth, embeddings, sentences, n_synthetic)
-        big = open_searcher(synth, embeddings)
-        big.search("warm up the BM25 index")
-        fig = cold("retrieval_10k", big.search, distinct["retrieval_10k"], big)
+
+def _synthetic_figures(run: _Run, chunks) -> list[dict]:
+    """Retrieval over a synthetic store of 2,000 (quick) or 10,000 chunks, cold and warm."""
+    from ..indexing import open_searcher
+
+    n_synthetic = 2000 if run.quick else 10_000
+    run.say(f"synthetic corpus of {n_synthetic} chunks…")
+    sentences = sorted({s.strip() for c in chunks for s in c.body.replace("\n", " ").split(". ") if len(s.strip()) > 30})
+    synth = run.settings.model_copy(update={"data_dir": run.tmp / "synthetic", "collection": "aq_bench_synthetic"})
+    synthetic_store(synth, run.embeddings, sentences, n_synthetic)
+    big = open_searcher(synth, run.embeddings)
+    big.search("warm up the BM25 index")
+    figures = [cold("retrieval_10k", big.search, run.distinct["retrieval_10k"], big),
+               warm("retrieval_10k", lambda: big.search(random.choice(QUESTIONS)), run.repeats)]
+    for fig in figures:
         fig["chunks"] = n_synthetic
-        figures.append(fig)
-        fig = warm("retrieval_10k", lambda: big.search(random.choice(QUESTIONS)), repeats)
-        fig["chunks"] = n_synthetic
-        figures.append(fig)
+    return figures
 
-        env = {**os.environ, "AQ_DATA_DIR": str(base.data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir),
-               "AQ_BACKEND": "composer", "NO_PROXY": "127.0.0.1,localhost"}
-        if settings.model_cache_dir:
-            env["AQ_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
-        say("`aq-coach search` as a cold process (median of 5)…")
-        try:
-            figures.append(search_process_figure(env))
-        except (OSError, subprocess.SubprocessError) as exc:
-            say(f"search cold-process figure unavailable: {type(exc).__name__}: {exc}")
 
-        if ui:
-            say("serve ready time beside a trivial Gradio app…")
-            try:
-                figures.append(serve_ready_figure(env, 1 if quick else 5, say))
-            except Exception as exc:
-                say(f"serve ready figure unavailable: {type(exc).__name__}: {exc}")
-            say("starting the web UI…")
-            try:
-                figures.extend(ui_figures(settings, base.data_dir, 10 if quick else 20, console))
-            except Exception as exc:
-                say(f"UI figures unavailable: {type(exc).__name__}: {exc}")
-            sessions, rounds = (20, load_rounds or 1) if quick else (50, load_rounds or LOAD_ROUNDS)
-            say(f"API load: {sessions} concurrent two-turn sessions on {LOAD_ENDPOINT}, a trivial Gradio endpoint "
-                f"and AQ Coach, {rounds} round(s) each…")
-            try:
-                figures.extend(api_load_figures(settings, base.data_dir, sessions, service, say, rounds=rounds))
-            except Exception as exc:
-                say(f"API load figures unavailable: {type(exc).__name__}: {exc}")
+def _process_figures(run: _Run, service, console, ui: bool, load_rounds: int | None) -> list[dict]:
+    """Figures of fresh processes: a cold `aq-coach search`, `serve` ready, the UI and the API under load."""
+    settings, say, data_dir, figures = run.settings, run.say, run.base.data_dir, []
+    env = {**os.environ, "AQ_DATA_DIR": str(data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir),
+           "AQ_BACKEND": "composer", "NO_PROXY": "127.0.0.1,localhost"}
+    if settings.model_cache_dir:
+        env["AQ_MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
+    say("`aq-coach search` as a cold process (median of 5)…")
+    try:
+        figures.append(search_process_figure(env))
+    except (OSError, subprocess.SubprocessError) as exc:
+        say(f"search cold-process figure unavailable: {type(exc).__name__}: {exc}")
+    if not ui:
+        return figures
+    say("serve ready time beside a trivial Gradio app…")
+    try:
+        figures.append(serve_ready_figure(env, 1 if run.quick else 5, say))
+    except Exception as exc:
+        say(f"serve ready figure unavailable: {type(exc).__name__}: {exc}")
+    say("starting the web UI…")
+    try:
+        figures.extend(ui_figures(settings, data_dir, 10 if run.quick else 20, console))
+    except Exception as exc:
+        say(f"UI figures unavailable: {type(exc).__name__}: {exc}")
+    sessions, rounds = (20, load_rounds or 1) if run.quick else (50, load_rounds or LOAD_ROUNDS)
+    say(f"API load: {sessions} concurrent two-turn sessions on {LOAD_ENDPOINT}, a trivial Gradio endpoint "
+        f"and AQ Coach, {rounds} round(s) each…")
+    try:
+        figures.extend(api_load_figures(settings, data_dir, sessions, service, say, rounds=rounds))
+    except Exception as exc:
+        say(f"API load figures unavailable: {type(exc).__name__}: {exc}")
     return figures

@@ -53,7 +53,7 @@ def _load_list(text_: str | None) -> list:
     return data if isinstance(data, list) else []
 
 
-class FeedbackStore:
+class ConversationStore:
     """Conversations, messages and feedback for the web UI."""
 
     def __init__(self, target: str | Path, served_by: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""History and feedback (assistant.feedback) on both databases: a SQLite file and a real PostgreSQL.
+"""History and feedback (assistant.conversations) on both databases: a SQLite file and a real PostgreSQL.
 
 Every test taking `database_url` runs twice; the PostgreSQL one uses a throwaway cluster the test
 session starts on loopback (tests/conftest.py).
@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from assistant.answering import Source
+from assistant.conversations import ConversationStore
 from assistant.database import SCHEMA_VERSION, DatabaseError, open_database, upgrade
-from assistant.feedback import FeedbackStore
 
 
 def test_history_is_per_session_and_ordered(database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     for n in range(3):
         for i in range(4):
             store.append_message(f"s{n}", "user" if i % 2 == 0 else "assistant", f"{n}-{i}")
@@ -27,7 +27,7 @@ def test_history_is_per_session_and_ordered(database_url):
 
 
 def test_two_replicas_share_sessions_and_feedback(database_url):
-    a, b = FeedbackStore(database_url, served_by="replica-a"), FeedbackStore(database_url, served_by="replica-b")
+    a, b = ConversationStore(database_url, served_by="replica-a"), ConversationStore(database_url, served_by="replica-b")
     a.append_message("s1", "user", "What is contributor timing?")
     a.append_message("s1", "assistant", "It is …", sources=[Source("c1", "T", "S", "e", 0.5)], backend="composer")
     b.append_message("s1", "user", "How do I improve it?")      # the next turn lands on the other replica
@@ -47,7 +47,7 @@ def test_two_replicas_share_sessions_and_feedback(database_url):
 
 
 def test_an_unanswered_question_asked_again_is_the_same_turn(database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     first = store.append_message("s1", "user", "Why do I feel heavy?")
     again = store.append_message("s1", "user", "Why do I feel heavy?")  # the answer failed, or its replica died
     assert again == first
@@ -57,7 +57,7 @@ def test_an_unanswered_question_asked_again_is_the_same_turn(database_url):
 
 
 def test_a_turn_retried_with_its_id_is_stored_once(database_url):
-    a, b = FeedbackStore(database_url, served_by="a"), FeedbackStore(database_url, served_by="b")
+    a, b = ConversationStore(database_url, served_by="a"), ConversationStore(database_url, served_by="b")
     q = a.append_message("s1", "user", "What is contributor timing?", turn_id="t1")
     ans = a.append_message("s1", "assistant", "It is …", sources=[Source("c1", "T", "S", "e", 0.5)], turn_id="t1")
     # replica a died before the client got the answer; the client retries the turn on b
@@ -69,7 +69,7 @@ def test_a_turn_retried_with_its_id_is_stored_once(database_url):
 
 
 def test_new_chat_closes_the_conversation_and_keeps_its_rows(database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     store.append_message("s1", "user", "old question")
     store.clear("s1")
     assert store.history("s1") == []
@@ -79,7 +79,7 @@ def test_new_chat_closes_the_conversation_and_keeps_its_rows(database_url):
 
 
 def test_feedback_rating_again_updates_and_unrating_removes(database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     mid = store.append_message("s1", "assistant", "A.")
     up = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, message_id=mid)
     assert store.add_feedback("s1", "Q?", "A.", [], "composer", -1, message_id=mid) == up
@@ -93,7 +93,7 @@ def test_feedback_rating_again_updates_and_unrating_removes(database_url):
 
 
 def test_sql_is_parameterised(database_url):
-    store = FeedbackStore(database_url)
+    store = ConversationStore(database_url)
     nasty = "x'); DROP TABLE messages; --"
     store.append_message(nasty, "user", nasty)
     store.add_feedback(nasty, nasty, nasty, [], nasty, 1, nasty)
@@ -102,7 +102,7 @@ def test_sql_is_parameterised(database_url):
 
 
 def test_concurrent_writers_lose_nothing(database_url):
-    stores = [FeedbackStore(database_url, served_by=f"r{n}") for n in range(2)]
+    stores = [ConversationStore(database_url, served_by=f"r{n}") for n in range(2)]
     errors: list[BaseException] = []
 
     def worker(n: int) -> None:
@@ -124,7 +124,7 @@ def test_concurrent_writers_lose_nothing(database_url):
 
 
 def test_one_app_secret_per_database(database_url):
-    assert FeedbackStore(database_url).app_secret() == FeedbackStore(database_url).app_secret()
+    assert ConversationStore(database_url).app_secret() == ConversationStore(database_url).app_secret()
 
 
 def test_a_fresh_database_gets_the_current_schema(database_url):
@@ -184,7 +184,7 @@ def test_db_upgrade_keeps_every_row_of_an_old_history_file(tmp_path):
         kept = [r[: len(rows[0])] if rows else r for r in after[table]]
         assert [r for r in kept if r in rows] == rows, table   # every old row, unchanged
     assert ("schema_version", str(SCHEMA_VERSION)) in after["meta"]
-    store = FeedbackStore(path)
+    store = ConversationStore(path)
     assert store.app_secret() == "old-secret"
     assert [m["content"] for m in store.messages("s1")] == ["What is swing-side thrust?", "In AQ's terms …"]
     assert store.messages("s1")[1]["notices"] == ["a notice"] and store.export_feedback()[0]["comment"] == "helpful"
@@ -194,18 +194,18 @@ def test_db_upgrade_keeps_every_row_of_an_old_history_file(tmp_path):
 
 def test_a_schema_newer_than_the_code_is_refused_clearly(tmp_path):
     path = tmp_path / "app.sqlite"
-    FeedbackStore(path)
+    ConversationStore(path)
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(DatabaseError, match="newer than this aq-coach"):
-        FeedbackStore(path)
+        ConversationStore(path)
 
 
 def test_an_unreachable_or_unknown_database_is_a_clear_error(tmp_path):
     with pytest.raises(DatabaseError, match="cannot open the database"):
-        FeedbackStore("postgresql+psycopg://aq:secret@127.0.0.1:1/aq")
+        ConversationStore("postgresql+psycopg://aq:secret@127.0.0.1:1/aq")
     with pytest.raises(DatabaseError) as err:
-        FeedbackStore("nosuchdb://x/y")
+        ConversationStore("nosuchdb://x/y")
     assert "secret" not in str(err.value)
 
 
@@ -213,16 +213,16 @@ def test_an_unreachable_or_unknown_database_is_a_clear_error(tmp_path):
 
 def test_store_survives_reopening_and_uses_wal(tmp_path):
     path = tmp_path / "app.sqlite"
-    FeedbackStore(path).append_message("s1", "user", "kept")
-    again = FeedbackStore(path)
+    ConversationStore(path).append_message("s1", "user", "kept")
+    again = ConversationStore(path)
     assert again.history("s1") == [{"role": "user", "content": "kept"}]
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-    assert again.app_secret() == FeedbackStore(path).app_secret()  # one secret per database
+    assert again.app_secret() == ConversationStore(path).app_secret()  # one secret per database
 
 
 def test_store_feedback_roundtrip(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
+    store = ConversationStore(tmp_path / "app.sqlite")
     src = Source("c1", "Title", "Section", "excerpt", 0.5)
     up = store.add_feedback("s1", "Q?", "A.", [src], "composer", 1, "  ")
     down = store.add_feedback("s2", "Q2?", "A2.", [], "openai", -1, "too vague")
@@ -241,7 +241,7 @@ def test_store_feedback_roundtrip(tmp_path):
 
 
 def test_store_one_rating_per_answer_and_retraction(tmp_path):
-    store = FeedbackStore(tmp_path / "app.sqlite")
+    store = ConversationStore(tmp_path / "app.sqlite")
     store.append_message("s1", "user", "Q?")
     answer_id = store.append_message("s1", "assistant", "A.", sources=[], backend="composer")
     first = store.add_feedback("s1", "Q?", "A.", [], "composer", 1, "nice", message_id=answer_id)
@@ -263,7 +263,7 @@ def test_feedback_export_cli_reads_the_store(settings, monkeypatch):
 
     from assistant.cli import app
 
-    FeedbackStore(settings.app_db).add_feedback("s1", "What is the swing side?", "It attacks forward.", [], "composer", 1,
+    ConversationStore(settings.app_db).add_feedback("s1", "What is the swing side?", "It attacks forward.", [], "composer", 1,
                                                 "clear")
     monkeypatch.setenv("AQ_DATA_DIR", str(settings.data_dir))
     result = CliRunner().invoke(app, ["feedback", "export", "--json"])
