@@ -348,16 +348,22 @@ def test_follow_up_still_resolves_when_the_llm_cannot_condense(indexed_settings,
     svc = _with_llm(indexed_settings, searcher, glossary, llm)
     history = [{"role": "user", "content": "Why does my sprint feel off?"}, {"role": "assistant", "content": "Because …"}]
     a = svc.answer("How do I fix that?", history)
-    assert a.question == "Why does my sprint feel off? How do I fix that?"
     assert a.guard.action == "fallback" and a.scope == "in"
+    # read as a follow-up, and retrieved for with what it follows
+    assert a.plan["follows"] and "feel off" in a.question
 
 
-def test_doctrine_query_results_are_reused_per_index_version(service):
-    service.answer("Does better coordination make you faster?")
-    cached = dict(service._fixed)
-    assert cached and all(key[2] == service.searcher.version for key in cached)
-    service.answer("Is coordination the secret to speed?")
-    assert service._fixed.keys() == cached.keys()
+def test_doctrine_queries_are_searched_once_per_index_version(indexed_settings, searcher, glossary, monkeypatch):
+    fresh = AnsweringService(indexed_settings.model_copy(update={"answer_cache_size": 0}), searcher, glossary)
+    fixed = set(filter(None, fresh.doctrine.queries.values()))
+    asked: list[str] = []
+    real = searcher.search
+    monkeypatch.setattr(searcher, "search", lambda q, *a, **kw: asked.append(q) or real(q, *a, **kw))
+    fresh.answer("Does better coordination make you faster?")
+    fresh.answer("Is coordination the secret to speed?")
+    searched = [q for q in asked if q in fixed]
+    assert searched, "a doctrine question searches the doctrine's fixed queries"
+    assert len(searched) == len(set(searched)), "the same index version searched a fixed query twice"
 
 
 # --- remembered composer answers ------------------------------------------------------------------

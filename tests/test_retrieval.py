@@ -205,14 +205,21 @@ def test_cli_search_without_an_index(tmp_path, monkeypatch):
     assert len(lines) == 1 and "index is empty" in lines[0] and "aq-coach ingest" in lines[0]
 
 
-def test_the_in_memory_vector_ranks_agree_with_chromas_own_query(searcher):
+def test_the_in_memory_vector_ranks_agree_with_chromas_own_query(indexed_settings, embeddings):
     """The searcher ranks by an exact dot product over the vectors it read from Chroma; Chroma's own
     nearest-neighbour query over the same collection must find the same chunks first."""
-    searcher.search("contributor timing")  # reads the index version
+    from assistant.indexing import open_searcher
+    from assistant.store import get_collection
+
+    vector_only = open_searcher(indexed_settings.model_copy(update={"bm25_weight": 0.0}), embeddings)
+    collection = get_collection(indexed_settings)
     for question in ["What is contributor timing?", "Why does my sprint feel heavy?", "What is swing-side thrust?"]:
-        ours = [searcher._bm25.ids[p] for p in searcher._vector_ranks(question, 5)]
-        theirs = searcher._collection.query(query_embeddings=[searcher.query_vector(question)], n_results=5)["ids"][0]
-        assert ours[:3] == theirs[:3], question
+        hits = vector_only.search(question, 5)
+        ours = [h.id for h in sorted(hits, key=lambda h: h.vector_rank or 99)][:3]
+        found = collection.query(query_embeddings=[embeddings.embed_query(question)], n_results=3, include=["metadatas"])
+        theirs = [str(m.get("id", i)) for i, m in zip(found["ids"][0], found["metadatas"][0])]
+        assert [h.vector_rank for h in hits[:3]] == [1, 2, 3], question
+        assert ours == theirs, question
 
 
 def test_a_questions_vector_does_not_depend_on_the_batch_it_is_padded_into(embeddings):

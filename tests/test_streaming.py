@@ -253,58 +253,6 @@ def test_one_unsupported_sentence_is_dropped_when_the_rest_stands(indexed_settin
     assert any("banana" in e for e in final.guard.evidence)
 
 
-def test_grounding_thresholds_hold_on_the_labelled_set(embeddings, glossary):
-    """Precision and recall of catching unsupported sentences on each split of the labelled set: tune
-    (the thresholds are chosen there) and heldout (new contexts, labelled before any scoring, never tuned on)."""
-    from pathlib import Path
-
-    import yaml
-
-    from assistant.config import Settings
-    from assistant.doctrine import load as load_doctrine
-    from assistant.grounding import GroundingCheck, precision_recall
-
-    data = yaml.safe_load((Path(__file__).parent.parent / "evals" / "judges" / "grounding_guard_labelled.yaml").read_text())
-    assert len(data["items"]) >= 80 and sum("real output" in i["source"] for i in data["items"]) >= 30
-    held = [i for i in data["items"] if i["split"] == "heldout"]
-    assert len(held) >= 20 and sum("real output" in i["source"] for i in held) >= 10
-    assert {i["context"] for i in held}.isdisjoint({i["context"] for i in data["items"] if i["split"] == "tune"})
-    s = Settings()
-    check = GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
-                           load_doctrine().generic_words)
-    evidence = {k: check.evidence(v["passages"]) for k, v in data["contexts"].items()}
-    figures = {}
-    for split in ("tune", "heldout"):
-        rows = [(not check.supported(i["sentence"], evidence[i["context"]])[0], i["label"] == "unsupported")
-                for i in data["items"] if i["split"] == split]
-        figures[split] = precision_recall(rows)
-    print(f"\n[grounding] tune {figures['tune']}\n[grounding] heldout {figures['heldout']}")
-    for split in ("tune", "heldout"):
-        assert figures[split]["precision"] >= 0.9 and figures[split]["recall"] >= 0.8, (split, figures[split])
-
-
-def test_the_shipped_grounding_thresholds_are_the_tuners_choice_on_the_tune_split(embeddings, glossary):
-    """Settings' grounding thresholds come from tune_grounding() on the tune split alone: re-tuning
-    after a change to the check or to the labelled set must be a visible change to config.py."""
-    from pathlib import Path
-
-    import yaml
-
-    from assistant.config import Settings
-    from assistant.doctrine import load as load_doctrine
-    from assistant.grounding import GroundingCheck, tune_grounding
-
-    data = yaml.safe_load((Path(__file__).parent.parent / "evals" / "judges" / "grounding_guard_labelled.yaml").read_text())
-    s = Settings()
-    check = GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
-                           load_doctrine().generic_words)
-    tune = [i for i in data["items"] if i["split"] == "tune"]
-    evidence = {k: check.evidence(v["passages"]) for k, v in data["contexts"].items() if k in {i["context"] for i in tune}}
-    chosen = tune_grounding(check, tune, evidence)
-    assert (chosen["cosine"], chosen["overlap"], chosen["cosine_with_overlap"]) == pytest.approx(
-        (s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap)), chosen
-
-
 # --- one answerer interface: the composer goes through the same path ----------------------------------
 
 def test_a_faithful_answerers_flagged_sentence_is_left_out_and_the_rest_stands():

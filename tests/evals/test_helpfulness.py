@@ -184,8 +184,7 @@ def test_honest_gap_is_not_applied_to_covered_cases():
 
 def test_shipped_helpfulness_dataset_loads():
     path = DATASETS / "helpfulness.yaml"
-    if not path.exists():
-        pytest.skip("evals/datasets/helpfulness.yaml is not there yet")
+    assert path.exists(), "the shipped helpfulness dataset is missing"
     d = load_dataset(path)
     assert set(d.thresholds) == {"key_points", "lead", "no_repeat", "honest_gap", "length"}
     assert {c.split for c in d.cases} == {"tune", "heldout"}
@@ -321,8 +320,7 @@ def test_no_repeat_and_length_apply_to_every_in_scope_case_only():
 # --- self-test ----------------------------------------------------------------------------------
 
 def _labelled():
-    if not LABELLED.exists():
-        pytest.skip(f"{LABELLED.relative_to(ROOT)} is not there yet: the helpfulness self-test needs it")
+    assert LABELLED.exists(), f"{LABELLED.relative_to(ROOT)} is missing: the helpfulness self-test needs it"
     return LABELLED
 
 
