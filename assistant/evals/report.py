@@ -125,15 +125,9 @@ def _helpfulness_self_test_html(row: dict) -> str:
     return "".join(out)
 
 
-def render_html(data: dict) -> str:
-    s = data.get("summary", {})
-    checks = s.get("checks", {})
-    thresholds = s.get("thresholds", {})
-    tags = s.get("tags", {})
-    status = "PASSED" if s.get("ok") else "FAILED"
-    head = f"""<!doctype html><html lang=en><head><meta charset=utf-8>
+_HEAD = """<!doctype html><html lang=en><head><meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
-<title>AQ Coach eval: {_e(status)}</title>
+<title>AQ Coach eval: {title}</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#24292f}}
 table{{border-collapse:collapse;margin:1rem 0;width:100%}}th,td{{border:1px solid #d0d7de;padding:.35rem .6rem;text-align:left;vertical-align:top}}
@@ -143,7 +137,31 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
 .ok{{color:#1a7f37}}.failed{{color:#cf222e}}figure{{margin:1rem 0}}figcaption{{font-weight:600;margin-bottom:.3rem}}
 .charts{{display:flex;flex-wrap:wrap;gap:1rem}}
 </style></head><body>"""
-    out = [head, f"<h1>AQ Coach eval — <span class={'ok' if s.get('ok') else 'failed'}>{_e(status)}</span></h1>"]
+
+
+def render_html(data: dict) -> str:
+    s = data.get("summary", {})
+    status = "PASSED" if s.get("ok") else "FAILED"
+    out = [_HEAD.format(title=_e(status)),
+           f"<h1>AQ Coach eval — <span class={'ok' if s.get('ok') else 'failed'}>{_e(status)}</span></h1>"]
+    out += _summary_html(s)
+    out += _tags_html(s.get("tags", {}))
+    out += _regressions_html(data.get("regressions") or [], s)
+    out += _self_tests_html(data.get("judge_self_test") or {})
+    out.append("<h2>Cases</h2>")
+    order = {"fail": 0, "uncertain": 1, "pass": 2, "skipped": 3}
+    for case in sorted(data.get("cases", []), key=lambda c: (order.get(c.get("verdict"), 3), c.get("id", ""))):
+        out += _case_html(case)
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+def _summary_html(s: dict) -> list[str]:
+    """The run's line, the per-check table, the thresholds and the charts."""
+    checks = s.get("checks", {})
+    thresholds = s.get("thresholds", {})
+    tags = s.get("tags", {})
+    out: list[str] = []
     out.append(f"<p>Dataset <code>{_e(s.get('dataset'))}</code> · mode {_e(s.get('mode'))} · backend {_e(s.get('backend'))} · "
                f"{_e(s.get('cases'))} cases: {_e(s.get('passed'))} pass, {_e(s.get('failed'))} fail, "
                f"{_e(s.get('uncertain'))} uncertain (uncertain is never a pass) · {_e(s.get('seconds'))} s</p>")
@@ -179,14 +197,23 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
     out.append(_bars("Pass rate per check (line = threshold)", [(n, row["pass_rate"], row.get("threshold")) for n, row in checks.items()]))
     out.append(_bars("Pass rate per tag", [(t, row["pass_rate"], None) for t, row in sorted(tags.items())]))
     out.append("</div>")
+    return out
 
+
+def _tags_html(tags: dict) -> list[str]:
+    """The pass rate per tag."""
+    out: list[str] = []
     out.append("<h2>Per tag</h2><table><tr><th>tag</th><th>cases</th><th>pass</th><th>fail</th><th>uncertain</th><th>pass rate</th></tr>")
     for tag, row in sorted(tags.items()):
         out.append(f"<tr><td>{_e(tag)}</td><td>{row['cases']}</td><td>{row['pass']}</td><td>{row['fail']}</td>"
                    f"<td>{row['uncertain']}</td><td>{_pct(row['pass_rate'])}</td></tr>")
     out.append("</table>")
+    return out
 
-    regressions = data.get("regressions") or []
+
+def _regressions_html(regressions: list, s: dict) -> list[str]:
+    """The cases that passed in the baseline and do not now."""
+    out: list[str] = []
     if s.get("baseline"):
         out.append(f"<h2>Regressions against {_e(s['baseline'])}</h2>")
         if regressions:
@@ -197,8 +224,12 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
             out.append("</table>")
         else:
             out.append("<p>None.</p>")
+    return out
 
-    st = data.get("judge_self_test") or {}
+
+def _self_tests_html(st: dict) -> list[str]:
+    """How far each judge agrees with its labelled data."""
+    out: list[str] = []
     if st:
         out.append("<h2>Judge self-test</h2><table><tr><th>judge</th><th>labelled file</th><th>class</th><th>n</th>"
                    "<th>precision</th><th>recall</th><th>uncertain</th><th>errors</th></tr>")
@@ -221,34 +252,35 @@ details{{border:1px solid #d0d7de;border-radius:6px;margin:.5rem 0;padding:.4rem
         out.append("</table>")
         if "helpfulness" in st:
             out.append(_helpfulness_self_test_html(st["helpfulness"]))
+    return out
 
-    out.append("<h2>Cases</h2>")
-    order = {"fail": 0, "uncertain": 1, "pass": 2, "skipped": 3}
-    for case in sorted(data.get("cases", []), key=lambda c: (order.get(c.get("verdict"), 3), c.get("id", ""))):
-        open_attr = " open" if case.get("verdict") not in ("pass", "skipped") else ""
-        out.append(f"<details{open_attr}><summary>{_badge(case.get('verdict', ''))} <b>{_e(case.get('id'))}</b> "
-                   f"— {_e(case.get('question'))} <small>[{_e(', '.join(case.get('tags', [])))}]</small></summary>")
-        if case.get("turns"):
-            out.append("<p>Turns: " + " → ".join(f"<q>{_e(t)}</q>" for t in case["turns"]) + "</p>")
-        if case.get("answer"):
-            out.append(f"<div class=answer>{_e(case['answer'])}</div>")
-        if case.get("error"):
-            out.append(f"<p class=failed>error: {_e(case['error'])}</p>")
-        if case.get("skipped"):
-            out.append(f"<p>skipped: {_e(case['skipped'])}</p>")
-        if case.get("split"):
-            out.append(f"<p><small>split {_e(case['split'])} · kind {_e(case.get('kind'))} · article {_e(case.get('article'))}</small></p>")
-        out.append("<table><tr><th>check</th><th>verdict</th><th>score</th><th>evidence</th></tr>")
-        for c in case.get("checks", []):
-            score = "" if c.get("score") is None else f"{c['score']:.2f}"
-            out.append(f"<tr><td>{_e(c.get('name'))}</td><td>{_badge(c.get('verdict', ''))}</td><td>{score}</td>"
-                       f"<td>{_evidence(c.get('evidence') or [])}</td></tr>")
-        out.append("</table>")
-        if case.get("sources"):
-            out.append("<p><small>Sources: " + "; ".join(
-                f"{_e(src.get('section'))}{(' — ' + _e(src.get('question'))) if src.get('question') else ''} "
-                f"<code>{_e(str(src.get('id'))[:12])}</code>"
-                for src in case["sources"]) + f" · backend {_e(case.get('backend'))}</small></p>")
-        out.append("</details>")
-    out.append("</body></html>\n")
-    return "\n".join(out)
+
+def _case_html(case: dict) -> list[str]:
+    """One case: its question, answer, checks with evidence, and sources."""
+    out: list[str] = []
+    open_attr = " open" if case.get("verdict") not in ("pass", "skipped") else ""
+    out.append(f"<details{open_attr}><summary>{_badge(case.get('verdict', ''))} <b>{_e(case.get('id'))}</b> "
+               f"— {_e(case.get('question'))} <small>[{_e(', '.join(case.get('tags', [])))}]</small></summary>")
+    if case.get("turns"):
+        out.append("<p>Turns: " + " → ".join(f"<q>{_e(t)}</q>" for t in case["turns"]) + "</p>")
+    if case.get("answer"):
+        out.append(f"<div class=answer>{_e(case['answer'])}</div>")
+    if case.get("error"):
+        out.append(f"<p class=failed>error: {_e(case['error'])}</p>")
+    if case.get("skipped"):
+        out.append(f"<p>skipped: {_e(case['skipped'])}</p>")
+    if case.get("split"):
+        out.append(f"<p><small>split {_e(case['split'])} · kind {_e(case.get('kind'))} · article {_e(case.get('article'))}</small></p>")
+    out.append("<table><tr><th>check</th><th>verdict</th><th>score</th><th>evidence</th></tr>")
+    for c in case.get("checks", []):
+        score = "" if c.get("score") is None else f"{c['score']:.2f}"
+        out.append(f"<tr><td>{_e(c.get('name'))}</td><td>{_badge(c.get('verdict', ''))}</td><td>{score}</td>"
+                   f"<td>{_evidence(c.get('evidence') or [])}</td></tr>")
+    out.append("</table>")
+    if case.get("sources"):
+        out.append("<p><small>Sources: " + "; ".join(
+            f"{_e(src.get('section'))}{(' — ' + _e(src.get('question'))) if src.get('question') else ''} "
+            f"<code>{_e(str(src.get('id'))[:12])}</code>"
+            for src in case["sources"]) + f" · backend {_e(case.get('backend'))}</small></p>")
+    out.append("</details>")
+    return out

@@ -451,69 +451,14 @@ def summarise(result: RunResult) -> dict:
     skipped = [r for r in result.cases if r.verdict == SKIPPED]
     cases = [r for r in result.cases if r.verdict != SKIPPED]
     counts = {v: sum(c.verdict == v for c in cases) for v in (PASS, FAIL, UNCERTAIN)}
-    checks: dict[str, dict] = {}
-    for name in CHECK_ORDER + tuple(sorted({c.name for r in cases for c in r.checks} - set(CHECK_ORDER))):
-        applied = [c for r in cases for c in r.checks if c.name == name]
-        if not applied:
-            continue
-        n = {v: sum(c.verdict == v for c in applied) for v in (PASS, FAIL, UNCERTAIN)}
-        checks[name] = {"applied": len(applied), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
-                        "pass_rate": _rate(n[PASS], len(applied))}
+    checks = _check_rows(cases)
     splits = _split_summary(cases)
     for name, row in checks.items():
         row["splits"] = {sp: v["checks"][name] for sp, v in splits.items() if name in v["checks"]}
 
-    retrieval = None
-    rows = [c for r in cases for c in r.checks if c.name == "retrieval" and c.detail]
-    if rows:
-        retrieval = {
-            "k": result.k,
-            "cases": len(rows),
-            "recall_at_k": round(sum(c.verdict == PASS for c in rows) / len(rows), 4),
-            "section_recall_at_k": round(sum(c.detail["recall_at_k"] for c in rows) / len(rows), 4),
-            "mrr": round(sum(c.detail["mrr"] for c in rows) / len(rows), 4),
-            "mean_retrieved": round(sum(c.detail["k"] for c in rows) / len(rows), 2),
-        }
-
-    thresholds: dict[str, dict] = {}
-    for key, required in ds.thresholds.items():
-        value, source = None, None
-        if key in _THRESHOLD_CHECK:
-            source = _THRESHOLD_CHECK[key]
-            value = checks.get(source, {}).get("pass_rate")
-        else:
-            m = re.match(r"^(recall_at_|hit_rate_at_)(\d+)$", key)
-            if retrieval and m and int(m.group(2)) == result.k:
-                source, value = "retrieval", retrieval["recall_at_k"]
-            elif retrieval and re.match(r"^(mrr(_at_\d+)?|retrieval_mrr)$", key):
-                source, value = "retrieval", retrieval["mrr"]
-        status = "n/a" if value is None else ("ok" if value >= required - 1e-9 else "failed")
-        thresholds[key] = {"threshold": required, "value": value, "check": source, "status": status}
-    for name, row in checks.items():
-        key = next((t for t, c in _THRESHOLD_CHECK.items() if c == name and t in thresholds), None)
-        if key is None and name == "retrieval":   # retrieval sets gate recall_at_K on this check
-            key = next((t for t, v in thresholds.items() if v["check"] == "retrieval" and t.startswith(("recall", "hit"))), None)
-        row["threshold"] = thresholds[key]["threshold"] if key else None
-        row["status"] = thresholds[key]["status"] if key else "no threshold"
-
-    tags: dict[str, dict] = {}
-    for r in cases:
-        for tag in r.tags or ["(untagged)"]:
-            t = tags.setdefault(tag, {"cases": 0, "pass": 0, "fail": 0, "uncertain": 0})
-            t["cases"] += 1
-            t[r.verdict] += 1
-    for t in tags.values():
-        t["pass_rate"] = _rate(t["pass"], t["cases"])
-        t["checks"] = {}
-    for r in cases:
-        for tag in r.tags or ["(untagged)"]:
-            for c in r.checks:
-                row = tags[tag]["checks"].setdefault(c.name, {"applied": 0, "pass": 0})
-                row["applied"] += 1
-                row["pass"] += c.verdict == PASS
-    for t in tags.values():
-        for row in t["checks"].values():
-            row["pass_rate"] = _rate(row["pass"], row["applied"])
+    retrieval = _retrieval_summary(cases, result.k)
+    thresholds = _thresholds(ds.thresholds, checks, retrieval, result.k)
+    tags = _tag_summary(cases)
 
     failed_thresholds = [k for k, t in thresholds.items() if t["status"] == "failed"]
     framing_failures = [r.id for r in cases for c in r.checks if c.name == "framing" and c.verdict == FAIL]
@@ -550,6 +495,86 @@ def summarise(result: RunResult) -> dict:
         summary["baseline"] = result.baseline
         summary["regressions"] = len(result.regressions)
     return summary
+
+
+
+def _check_rows(cases: list[CaseResult]) -> dict[str, dict]:
+    """Per check: how many cases it applied to, and its verdicts."""
+    checks: dict[str, dict] = {}
+    for name in CHECK_ORDER + tuple(sorted({c.name for r in cases for c in r.checks} - set(CHECK_ORDER))):
+        applied = [c for r in cases for c in r.checks if c.name == name]
+        if not applied:
+            continue
+        n = {v: sum(c.verdict == v for c in applied) for v in (PASS, FAIL, UNCERTAIN)}
+        checks[name] = {"applied": len(applied), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
+                        "pass_rate": _rate(n[PASS], len(applied))}
+    return checks
+
+
+def _retrieval_summary(cases: list[CaseResult], k: int) -> dict | None:
+    retrieval = None
+    rows = [c for r in cases for c in r.checks if c.name == "retrieval" and c.detail]
+    if rows:
+        retrieval = {
+            "k": k,
+            "cases": len(rows),
+            "recall_at_k": round(sum(c.verdict == PASS for c in rows) / len(rows), 4),
+            "section_recall_at_k": round(sum(c.detail["recall_at_k"] for c in rows) / len(rows), 4),
+            "mrr": round(sum(c.detail["mrr"] for c in rows) / len(rows), 4),
+            "mean_retrieved": round(sum(c.detail["k"] for c in rows) / len(rows), 2),
+        }
+
+    return retrieval
+
+
+def _thresholds(required_by_key: dict, checks: dict[str, dict], retrieval: dict | None, k: int) -> dict[str, dict]:
+    """Each dataset threshold with the figure it gates and its status; each check row gets its threshold."""
+    thresholds: dict[str, dict] = {}
+    for key, required in required_by_key.items():
+        value, source = None, None
+        if key in _THRESHOLD_CHECK:
+            source = _THRESHOLD_CHECK[key]
+            value = checks.get(source, {}).get("pass_rate")
+        else:
+            m = re.match(r"^(recall_at_|hit_rate_at_)(\d+)$", key)
+            if retrieval and m and int(m.group(2)) == k:
+                source, value = "retrieval", retrieval["recall_at_k"]
+            elif retrieval and re.match(r"^(mrr(_at_\d+)?|retrieval_mrr)$", key):
+                source, value = "retrieval", retrieval["mrr"]
+        status = "n/a" if value is None else ("ok" if value >= required - 1e-9 else "failed")
+        thresholds[key] = {"threshold": required, "value": value, "check": source, "status": status}
+    for name, row in checks.items():
+        key = next((t for t, c in _THRESHOLD_CHECK.items() if c == name and t in thresholds), None)
+        if key is None and name == "retrieval":   # retrieval sets gate recall_at_K on this check
+            key = next((t for t, v in thresholds.items() if v["check"] == "retrieval" and t.startswith(("recall", "hit"))), None)
+        row["threshold"] = thresholds[key]["threshold"] if key else None
+        row["status"] = thresholds[key]["status"] if key else "no threshold"
+
+    return thresholds
+
+
+def _tag_summary(cases: list[CaseResult]) -> dict[str, dict]:
+    """Per tag: its cases' verdicts, and each check's pass rate among them."""
+    tags: dict[str, dict] = {}
+    for r in cases:
+        for tag in r.tags or ["(untagged)"]:
+            t = tags.setdefault(tag, {"cases": 0, "pass": 0, "fail": 0, "uncertain": 0})
+            t["cases"] += 1
+            t[r.verdict] += 1
+    for t in tags.values():
+        t["pass_rate"] = _rate(t["pass"], t["cases"])
+        t["checks"] = {}
+    for r in cases:
+        for tag in r.tags or ["(untagged)"]:
+            for c in r.checks:
+                row = tags[tag]["checks"].setdefault(c.name, {"applied": 0, "pass": 0})
+                row["applied"] += 1
+                row["pass"] += c.verdict == PASS
+    for t in tags.values():
+        for row in t["checks"].values():
+            row["pass_rate"] = _rate(row["pass"], row["applied"])
+
+    return tags
 
 
 # --- baseline -----------------------------------------------------------------------------------
