@@ -299,29 +299,31 @@ def ingest(
             key_encoder="sha256",
         )
 
-        # Reconcile: entries written just before a crash, that no record knows, are removed.
         known = set(records.list_keys())
-        stored = collection.get(include=["metadatas"])
-        orphans = [i for i in stored["ids"] if i not in known]
-        if orphans:
-            collection.delete(ids=orphans)
-        new_slots = {_slot(m) for i, m in zip(stored["ids"], stored["metadatas"]) if m and i in known}
-        replaced = len([s for s in new_slots if s in old_slots and old_slots[s] not in known])
-        added = result["num_added"] - replaced
-        deleted = result["num_deleted"] + len(orphans) - replaced
-
+        orphans, replaced = _reconcile(collection, known, old_slots)
         version = hashlib.sha256("\n".join(sorted(known)).encode()).hexdigest()[:16]
         _set_state(collection, "complete", version)
     return IngestReport(
-        added=max(added, 0),
+        added=max(result["num_added"] - replaced, 0),
         updated=replaced + result["num_updated"],
         skipped=result["num_skipped"],
-        deleted=max(deleted, 0),
+        deleted=max(result["num_deleted"] + orphans - replaced, 0),
         chunks=len(chunks),
         seconds=round(time.perf_counter() - started, 3),
         version=version,
         warnings=warnings or [],
     )
+
+
+def _reconcile(collection, known: set[str], old_slots: dict) -> tuple[int, int]:
+    """Remove entries written just before a crash that no record knows; return how many were removed,
+    and how many slots now hold new content in place of an entry that is gone (counted as updated)."""
+    stored = collection.get(include=["metadatas"])
+    orphans = [i for i in stored["ids"] if i not in known]
+    if orphans:
+        collection.delete(ids=orphans)
+    new_slots = {_slot(m) for i, m in zip(stored["ids"], stored["metadatas"]) if m and i in known}
+    return len(orphans), len([s for s in new_slots if s in old_slots and old_slots[s] not in known])
 
 
 def stored_chunks(settings: Settings, client=None) -> tuple[list[str], list[str], list[dict]]:
