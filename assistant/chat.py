@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .text import history_messages
+from .text import history_messages, history_shape
 
 if TYPE_CHECKING:  # imported when first needed: the answering stack is slow to import
     from .answering import Answer, AnsweringService
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 BLANK_TEXT = "Type a question about your sprinting first, for example: *What is contributor timing?*"
 API_BLANK_TEXT = "The question is empty; ask something about sprinting."
-HISTORY_SHAPE = 'history_json must be a JSON list of {"role": "user" or "assistant", "content": "..."} messages, oldest first'
+HISTORY_SHAPE = history_shape("history_json")
 ERROR_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
 NO_INDEX_TEXT = "The AQ index is not available."
 SESSION_ID_TEXT = "session_id must be 32 hex characters, e.g. uuid.uuid4().hex"

@@ -362,6 +362,8 @@ def settings_(
     """Show every setting in effect (from AQ_* variables and .env) and where it differs from its default.
 
     Secrets are never printed. `--markdown` writes the README's settings table from the same fields."""
+    from pydantic import SecretStr
+
     from .config import Settings, env_name, settings_markdown
 
     if markdown:
@@ -371,7 +373,7 @@ def settings_(
     rows = []
     for name, field in Settings.model_fields.items():
         value, default = getattr(settings, name), field.get_default(call_default_factory=True)
-        shown = "(set)" if value is not None and "SecretStr" in type(value).__name__ else value
+        shown = "(set)" if isinstance(value, SecretStr) else value
         rows.append({"variable": env_name(name), "value": None if shown is None else str(shown),
                      "changed": value != default})
     if as_json:

@@ -99,10 +99,15 @@ def sentence_pieces(text: str) -> list[str]:
 
 # --- chat history ---------------------------------------------------------------------------
 
+def history_shape(what: str) -> str:
+    """What a chat history must look like, for a message naming it (`what`: a file, an API field)."""
+    return f'{what} must be a JSON list of {{"role": "user" or "assistant", "content": "..."}} messages, oldest first'
+
+
 def history_messages(data, what: str = "history") -> list[dict]:
     """A decoded chat history as {"role", "content"} messages, oldest first; ValueError saying
-    which message is not one (`what` names the history in the message: a file, an API field)."""
-    shape = f'{what} must be a JSON list of {{"role": "user" or "assistant", "content": "..."}} messages, oldest first'
+    which message is not one."""
+    shape = history_shape(what)
     if not isinstance(data, list):
         raise ValueError(shape)
     history = []
@@ -139,5 +144,5 @@ def stem_words(words: list[str]) -> list[str]:
         return _stemmer.stemWords(words)
 
 
-__all__ = ["CITATION_MARK", "STREAM_BOUNDARY", "history_messages", "normalise", "sentence_pieces", "split_sentences", "stem_words",
+__all__ = ["CITATION_MARK", "STREAM_BOUNDARY", "history_messages", "history_shape", "normalise", "sentence_pieces", "split_sentences", "stem_words",
            "strip_citations"]
