@@ -37,8 +37,9 @@ __all__ = [
     "AnswerRequest",
     "Piece",
     "LLMUnavailable",
-    "judge_framing",
+    "FramingJudge",
     "FramingVerdict",
+    "StreamGuard",
 ]
 
 _WHERE = {
@@ -66,8 +67,9 @@ _WHERE = {
     "AnswerRequest": "backends",
     "Piece": "backends",
     "LLMUnavailable": "backends",
-    "judge_framing": "guard",
+    "FramingJudge": "guard",
     "FramingVerdict": "guard",
+    "StreamGuard": "guard",
 }
 
 

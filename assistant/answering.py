@@ -4,7 +4,8 @@ Every answerer (assistant.backends: the composer, llama.cpp, an OpenAI-compatibl
 called the same way and its pieces pass the same sentence guard (assistant.guard). A model's answer
 that fails the guard is regenerated once with the reasons; if it fails again, the composer's answer
 is returned with a short notice. A model that is down or hangs is replaced by the composer the same
-way. Hostile questions are answered by the composer directly.
+way. Hostile questions are answered by the composer directly. The retrieve step is
+assistant.passages; the composer's remembered answers are assistant.answer_cache.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import copy
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 
+from .answer_cache import SAME_ANSWER_WAIT_S, AnswerCache
 from .backends import Answerer, AnswerRequest, LLMUnavailable, Piece, make_answerer, make_composer
 from .config import Settings
 from .corpus import Glossary
 from .embeddings import default_cache_dir
-from .guard import StreamGuard, judge_framing
+from .guard import FramingJudge, StreamGuard
+from .passages import PassageFinder
 from .plan import QuestionPlan, QuestionPlanner, load_planner
 from .retrieval import HybridSearcher, SearchHit
 from .text import sentence_pieces
@@ -89,49 +91,6 @@ def with_text_so_far(stream: Iterable) -> Iterator[tuple[str, AnswerDelta | Answ
         yield streamed, item
 
 
-# How long an athlete's request waits for the same answer being composed for another before composing
-# it too (a composer answer takes milliseconds; this only bounds a stuck one).
-SAME_ANSWER_WAIT_S = 10.0
-
-
-class _AnswerCache:
-    """The most recent composer answers (settings.answer_cache_size), shared by the server's threads."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._composing: dict[tuple, threading.Event] = {}  # keys being composed now, set when done
-
-    def claim(self, key: tuple) -> threading.Event | None:
-        """None when the caller is now composing key's answer (it must release(key) after);
-        otherwise the event that the thread composing it sets when it is done."""
-        with self._lock:
-            event = self._composing.get(key)
-            if event is None:
-                self._composing[key] = threading.Event()
-            return event
-
-    def release(self, key: tuple) -> None:
-        with self._lock:
-            event = self._composing.pop(key, None)
-        if event is not None:
-            event.set()
-
-    def get(self, key: tuple):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def put(self, key: tuple, value) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
 # --- the service -------------------------------------------------------------------------------
 
 _REPLACED_NOTICE = ("The model's answer contradicted AQ's view of coordination (or was unusable), so this answer was composed "
@@ -148,13 +107,14 @@ class AnsweringService:
         self.glossary = glossary
         from .indexing import doctrine_for, related_for
 
-        # The doctrine, its fixed queries and texts are AQ's data (corpus/doctrine.yaml), read once.
+        # The corpus's doctrine (its fixed queries and texts) and its framing judge, built once and passed down.
         self.doctrine = doctrine_for(settings)
-        self.composer = make_composer(glossary, self.doctrine, getattr(searcher, "embeddings", None), settings,
+        self.framing = FramingJudge(self.doctrine, glossary)
+        self.composer = make_composer(glossary, self.doctrine, self.framing, getattr(searcher, "embeddings", None), settings,
                                       related=related_for(settings))
         self._answerers: dict[str, Answerer] = {settings.backend: answerer} if answerer is not None else {}
-        self._fixed: dict[tuple, list[SearchHit]] = {}
-        self._answers = _AnswerCache(settings.answer_cache_size)
+        self.passages = PassageFinder(settings, self.doctrine)
+        self._answers = AnswerCache(settings.answer_cache_size)
         self._planner: QuestionPlanner | None = None
         self._planner_lock = threading.Lock()
 
@@ -170,7 +130,7 @@ class AnsweringService:
         self.searcher.search(self.doctrine.queries.get("doctrine") or "sprinting", 1)
         self.planner  # noqa: B018  (trains the plan model the first time, reads it afterwards)
         for query in filter(None, self.doctrine.queries.values()):
-            self._fixed_search(query, 2)  # the doctrine's fixed queries, as answers ask them
+            self.passages.fixed(self.searcher, query, 2)  # the doctrine's fixed queries, as answers ask them
         try:
             self.answerer(self.settings.backend)
         except LLMUnavailable:
@@ -271,7 +231,7 @@ class AnsweringService:
                 yield AnswerDelta(piece, buffered=True)
         else:
             t = time.perf_counter()
-            passages, more = self._retrieve(plan)
+            passages, more = self.passages.for_plan(self.searcher, plan)
             timings["retrieve_ms"] = _ms(t)
             qvec = self.searcher.query_vector(plan.standalone) if hasattr(self.searcher, "query_vector") else None
             request = AnswerRequest(plan, passages, self.glossary, self.doctrine, history, more, qvec)
@@ -305,49 +265,9 @@ class AnsweringService:
             return [self.searcher.query_vector(t) for t in texts]
         return self.searcher.embeddings.embed_documents(list(texts))
 
-    def _retrieve(self, plan: QuestionPlan) -> tuple[list[SearchHit], list[SearchHit]]:
-        """The passages an answer may use (the top k, and the extras), and further candidates.
-
-        The athlete's question first; doctrine and training questions also pull in the passages
-        AQ wrote for exactly that (the FAQ on cause, the speed-training section). The composer ranks
-        units from composer_k chunks: more choice costs it little, while an LLM reads every line."""
-        k = self.settings.k
-        queries = self.doctrine.queries
-        doctrine_q, training_q = queries.get("doctrine"), queries.get("training")
-        if plan.intent == "injection" and doctrine_q:
-            return self.searcher.search(doctrine_q, k), []
-        wide = self.searcher.search(plan.standalone, max(k, self.settings.composer_k))
-        hits = wide[:k]
-        extras = {"doctrine": [doctrine_q], "training": [training_q]}.get(plan.intent, [])
-        if plan.kind in ("signs", "why_feel", "contrast") and plan.stance:
-            # what may be happening underneath the feeling, on the side asked
-            extras.append(queries.get("feel_bad" if plan.stance == "disrupted" else "feel_good"))
-        if (plan.wants_training or plan.kind == "about_aq") and training_q not in extras:
-            extras.append(training_q)  # "will improving my coordination make me faster?" is about training too
-        for part in plan.parts:  # each part of a two-part question finds its own passages
-            seen = {h.id for h in hits}
-            hits += [h for h in self.searcher.search(part.standalone, 2) if h.id not in seen]
-        for extra in filter(None, extras):
-            seen = {h.id for h in hits}
-            hits += [h for h in self._fixed_search(extra, 2) if h.id not in seen]
-        seen = {h.id for h in hits}
-        return hits, [h for h in wide[k:] if h.id not in seen]
-
-    def _fixed_search(self, query: str, k: int) -> list[SearchHit]:
-        """Search for one of the service's own fixed queries, remembered per index version: the
-        same query embedded on every doctrine question would double its retrieval time."""
-        key = (query, k, getattr(self.searcher, "version", None))
-        if key[2] is None or key not in self._fixed:
-            hits = self.searcher.search(query, k)
-            key = (query, k, getattr(self.searcher, "version", None))
-            if key[2] is not None:
-                self._fixed = {key: hits, **{k_: v for k_, v in self._fixed.items() if k_[2] == key[2]}}
-            return hits
-        return self._fixed[key]
-
     def _out_of_scope(self, plan: QuestionPlan, backend: str, timings: dict, notices: list[str]) -> Answer:
         text = self.doctrine.text(plan.intent if plan.intent in ("injury", "greeting") else "out_of_scope")
-        return Answer(text, [], backend, GuardReport(True, judge_framing(text).verdict, "passed"), timings, plan.standalone,
+        return Answer(text, [], backend, GuardReport(True, self.framing.judge_framing(text).verdict, "passed"), timings, plan.standalone,
                       scope="out", intent=plan.intent, notices=notices, trace=[{"sentence": text, "chunk_id": ""}],
                       plan=plan.as_dict())
 
@@ -362,7 +282,7 @@ class AnsweringService:
         shown = False  # has any sentence reached the athlete yet?
         try:
             for attempt in (1, 2):
-                gate = StreamGuard(None if answerer.faithful else self._support_check(request.passages),
+                gate = StreamGuard(self.framing, None if answerer.faithful else self._support_check(request.passages),
                                    drop_failing=answerer.faithful)
                 trace: dict[int, list[str]] = {}
                 for sentence in self._guarded_pieces(answerer, request, gate, trace, timings, t):
@@ -394,7 +314,7 @@ class AnsweringService:
         plan = request.plan
         if answerer.faithful:  # quoted: the sources are the chunks it quoted; a flagged sentence was left out
             action = "filtered" if gate.left_out else "passed"
-            verdict = judge_framing(gate.released).verdict if gate.left_out else "pass"
+            verdict = self.framing.judge_framing(gate.released).verdict if gate.left_out else "pass"
             given = request.passages + request.more_passages
         else:
             action, verdict, given = ("passed" if attempt == 1 else "regenerated"), "pass", request.passages

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from langchain_core.documents import Document
 
 from .corpus import Article, Section
 from .doctrine import Doctrine
-from .doctrine import load as load_doctrine
 from .units import AnswerUnit, dump_units, parse_units
+
+if TYPE_CHECKING:  # the guard is needed when units are made (ingest), not on the search path
+    from .guard import FramingJudge
 
 
 @dataclass(frozen=True)
@@ -150,27 +153,26 @@ def chunk_section(article: Article, section: Section, size: int, overlap: int, s
     return out
 
 
-def with_units(chunk: Chunk, doctrine: Doctrine) -> Chunk:
-    return replace(chunk, units=parse_units(chunk.body, chunk.kind, chunk.section, doctrine, chunk.question))
+def with_units(chunk: Chunk, doctrine: Doctrine, judge: FramingJudge) -> Chunk:
+    return replace(chunk, units=parse_units(chunk.body, chunk.kind, chunk.section, doctrine, judge, chunk.question))
 
 
-def chunk_article(article: Article, size: int = 700, overlap: int = 0, doctrine: Doctrine | None = None) -> list[Chunk]:
-    """All chunks of one article, with their answer units; navigation sections are not coaching
-    content and are left out."""
-    doctrine = doctrine or load_doctrine()
+def chunk_article(article: Article, size: int, overlap: int, doctrine: Doctrine, judge: FramingJudge) -> list[Chunk]:
+    """All chunks of one article, with their answer units (made with the corpus's doctrine and framing
+    judge); navigation sections are not coaching content and are left out."""
     chunks: list[Chunk] = []
     for section in article.sections:
         if section.navigation:
             continue
-        chunks.extend(with_units(c, doctrine) for c in chunk_section(article, section, size, overlap, start=0))
+        chunks.extend(with_units(c, doctrine, judge) for c in chunk_section(article, section, size, overlap, start=0))
     return chunks
 
 
-def chunk_corpus(articles: list[Article], size: int = 700, overlap: int = 0, doctrine: Doctrine | None = None) -> list[Chunk]:
+def chunk_corpus(articles: list[Article], size: int, overlap: int, doctrine: Doctrine, judge: FramingJudge) -> list[Chunk]:
     chunks: list[Chunk] = []
     seen: set[str] = set()
     for article in articles:
-        for chunk in chunk_article(article, size, overlap, doctrine):
+        for chunk in chunk_article(article, size, overlap, doctrine, judge):
             if chunk.id not in seen:  # identical text in one section is one chunk, never a duplicate
                 seen.add(chunk.id)
                 chunks.append(chunk)

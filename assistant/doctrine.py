@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .corpus import load_doctrine
+from .corpus import CorpusError, load_doctrine
+from .text import NEGATED_BEFORE
 
 DOCTRINE_FILE = "doctrine.yaml"
 PROJECT_DOCTRINE = Path(__file__).resolve().parent.parent / "corpus" / DOCTRINE_FILE
@@ -60,6 +61,7 @@ class Doctrine:
     not_covered: tuple[GapTopic, ...]
     texts: dict
     generic_words: frozenset = frozenset()
+    navigation_headings: re.Pattern = _NEVER  # the headings that start an article's site navigation (the importer)
 
     @classmethod
     def from_data(cls, data: dict) -> Doctrine:
@@ -85,6 +87,8 @@ class Doctrine:
                               for t in data.get("not_covered") or [] if isinstance(t, dict) and t.get("topic")),
             texts={k: " ".join(str(v).split()) for k, v in (data.get("texts") or {}).items()},
             generic_words=frozenset(str(w).lower() for w in data.get("generic_words") or []),
+            navigation_headings=_any([re.escape(str(h).strip()) for h in data.get("navigation_headings") or [] if str(h).strip()],
+                                     start=True),
         )
 
     @classmethod
@@ -106,7 +110,7 @@ class Doctrine:
         for m in self.injury.finditer(text):
             before = text[max(0, m.start() - 25):m.start()].lower()
             after = text[m.end():m.end() + 6].lower()
-            if not (re.search(r"\b(?:not|no|nothing|never|without|zero|isn'?t|doesn'?t|don'?t|didn'?t|wasn'?t)\s+(?:\w+\s+)?$", before)
+            if not (NEGATED_BEFORE.search(before)
                     or re.match(r"\s*-?\s*free\b", after)):
                 return True
         return False
@@ -134,10 +138,12 @@ def _load_cached(path: str, mtime: float) -> Doctrine:
     return Doctrine.load(Path(path))
 
 
-def load(path: Path | None = None) -> Doctrine:
-    """The doctrine at `path` (the project's corpus/doctrine.yaml by default), re-read when it changes."""
-    path = Path(path or PROJECT_DOCTRINE)
-    if not path.exists():
-        path = PROJECT_DOCTRINE
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    return _load_cached(str(path), mtime)
+def load(path: Path) -> Doctrine:
+    """The doctrine at `path` (a corpus folder's doctrine.yaml), re-read when it changes.
+
+    There is no default: the service, the importer and the evals each pass their corpus's file
+    (`indexing.doctrine_for`), so a corpus with its own doctrine is never judged by AQ's."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"no doctrine file at {path}")
+    return _load_cached(str(path), path.stat().st_mtime)

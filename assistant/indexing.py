@@ -11,25 +11,26 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .corpus import CorpusError, Glossary, load_corpus, load_glossary, related_articles
-from .doctrine import DOCTRINE_FILE, Doctrine
+from .doctrine import DOCTRINE_FILE, PROJECT_DOCTRINE, Doctrine
 from .doctrine import load as load_doctrine
 
 if TYPE_CHECKING:  # imported where used: `aq-coach import` needs none of them (Chroma, LangChain, ONNX Runtime)
     from .chunking import Chunk
+    from .guard import FramingJudge
     from .importer import ImportResult
     from .retrieval import HybridSearcher
     from .store import IngestReport
 
 
 
-def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult], list[str]]:
-    """Import each raw article; returns results and error messages (one per failed file)."""
+def import_paths(paths: list[Path], corpus_dir: Path, doctrine: Doctrine) -> tuple[list[ImportResult], list[str]]:
+    """Import each raw article (the doctrine names its navigation headings); returns results and error messages (one per failed file)."""
     from .importer import ImportError_, import_article
 
     results, errors = [], []
     for path in paths:
         try:
-            results.append(import_article(path, corpus_dir))
+            results.append(import_article(path, corpus_dir, doctrine))
         except ImportError_ as exc:
             errors.append(str(exc))
     return results, errors
@@ -38,8 +39,13 @@ def import_paths(paths: list[Path], corpus_dir: Path) -> tuple[list[ImportResult
 def corpus_chunks(settings: Settings, corpus_dir: Path | None = None) -> tuple[list[Chunk], list[str]]:
     from .chunking import chunk_corpus
 
-    articles, warnings = load_corpus(corpus_dir or settings.corpus_dir)
-    return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap, doctrine_for(settings)), warnings
+    folder = Path(corpus_dir or settings.corpus_dir)
+    articles, warnings = load_corpus(folder)
+    doctrine = doctrine_for(settings, folder)
+    if not (folder / DOCTRINE_FILE).exists():
+        warnings = [*warnings, f"{folder} has no {DOCTRINE_FILE}: its answer units follow AQ's ({PROJECT_DOCTRINE})"]
+    judge = framing_judge_for(settings, folder)
+    return chunk_corpus(articles, settings.chunk_size, settings.chunk_overlap, doctrine, judge), warnings
 
 
 def stored_unit_vectors(settings: Settings) -> dict[str, tuple]:
@@ -120,10 +126,20 @@ def related_for(settings: Settings) -> list[tuple[str, str]]:
     return related_articles(articles)
 
 
-def doctrine_for(settings: Settings) -> Doctrine:
-    """The corpus's doctrine.yaml; a corpus folder without one uses the project's (the doctrine is AQ's, not an article's)."""
-    own = Path(settings.corpus_dir) / DOCTRINE_FILE
-    return load_doctrine(own if own.exists() else None)
+def doctrine_for(settings: Settings, corpus_dir: Path | None = None) -> Doctrine:
+    """The corpus folder's own doctrine.yaml. A folder without one is answered with AQ's (the project's
+    corpus/doctrine.yaml, stated here and warned about at ingest): the doctrine is AQ's, not an article's."""
+    own = Path(corpus_dir or settings.corpus_dir) / DOCTRINE_FILE
+    return load_doctrine(own if own.exists() else PROJECT_DOCTRINE)
+
+
+def framing_judge_for(settings: Settings, corpus_dir: Path | None = None) -> FramingJudge:
+    """The framing judge for the corpus: its doctrine's subject, its glossary's terms."""
+    from .guard import FramingJudge
+
+    folder = Path(corpus_dir or settings.corpus_dir)
+    glossary = load_glossary(folder / settings.glossary_file) if corpus_dir else glossary_for(settings)
+    return FramingJudge(doctrine_for(settings, folder), glossary)
 
 
 def open_searcher(settings: Settings, embeddings=None) -> HybridSearcher:

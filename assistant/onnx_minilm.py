@@ -19,6 +19,7 @@ import json
 import math
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,133 @@ def _check_pooling(model_dir: Path) -> None:
             raise GraphError(f"{model_dir}: only mean pooling is built into the graph, not {sorted(modes)}")
 
 
+class _Graph:
+    """The nodes and initializers of a graph being built, over the folder's weights. Unnamed
+    values are numbered in the order they are made, so the same build gives the same graph."""
+
+    def __init__(self, weights: dict, weights_file: Path, eps: float) -> None:
+        from onnx import helper, numpy_helper
+
+        self._helper, self._numpy_helper = helper, numpy_helper
+        self.weights, self.weights_file, self.eps = weights, weights_file, eps
+        self.prefix = "bert." if any(k.startswith("bert.") for k in weights) else ""
+        self.nodes: list = []
+        self.initializers: list = []
+        self.counter = iter(range(1 << 30))
+
+    def w(self, name: str) -> np.ndarray:
+        try:
+            return np.ascontiguousarray(self.weights[self.prefix + name], dtype=np.float32)
+        except KeyError:
+            raise GraphError(f"{self.weights_file} has no tensor {self.prefix + name}") from None
+
+    def const(self, array, name: str | None = None) -> str:
+        name = name or f"c{next(self.counter)}"
+        self.initializers.append(self._numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, kind: str, *inputs: str, name: str | None = None, **attrs) -> str:
+        out = name or f"{kind.lower()}{next(self.counter)}"
+        self.nodes.append(self._helper.make_node(kind, list(inputs), [out], **attrs))
+        return out
+
+    def linear(self, x: str, prefix_: str) -> str:  # x @ W^T + b, W stored transposed once
+        return self.op("Add", self.op("MatMul", x, self.const(self.w(prefix_ + ".weight").T.copy(), prefix_ + ".weight_t")),
+                       self.const(self.w(prefix_ + ".bias"), prefix_ + ".bias"))
+
+    def layer_norm(self, x: str, prefix_: str) -> str:
+        return self.op("LayerNormalization", x, self.const(self.w(prefix_ + ".weight"), prefix_ + ".weight"),
+                       self.const(self.w(prefix_ + ".bias"), prefix_ + ".bias"), axis=-1, epsilon=self.eps)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """Constants every encoder layer uses, made once."""
+
+    bias: str  # the padding mask as an additive attention bias, [batch, 1, 1, tokens]
+    split_heads: str
+    merge_heads: str
+    scale: str
+    half: str
+    one: str
+    sqrt2: str
+
+
+def _load_weights(model_dir: Path) -> tuple[dict, dict, Path]:
+    """The folder's config, weights and weights file, once it is known to be a BERT model with mean pooling."""
+    from safetensors.numpy import load_file
+
+    config = _json(model_dir / "config.json")
+    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu" \
+            or config.get("position_embedding_type", "absolute") != "absolute":
+        raise GraphError(f"{model_dir} is not a BERT model with GELU and absolute positions: {config.get('model_type')}")
+    _check_pooling(model_dir)
+    weights_file = model_dir / "model.safetensors"
+    if not weights_file.exists():
+        raise GraphError(f"{model_dir} has no model.safetensors")
+    return config, load_file(str(weights_file)), weights_file
+
+
+def _embeddings(g: _Graph, ids: str) -> str:
+    """Word + type (the first row: one sentence per text), then + position, then LayerNorm."""
+    op, const, w = g.op, g.const, g.w
+    tokens = op("Gather", op("Shape", ids), const(np.array(1, dtype=np.int64)), axis=0)  # a scalar
+    positions = op("Range", const(np.array(0, dtype=np.int64)), tokens, const(np.array(1, dtype=np.int64)))
+    x = op("Add", op("Gather", const(w("embeddings.word_embeddings.weight"), "embeddings.word_embeddings.weight"), ids, axis=0),
+           const(w("embeddings.token_type_embeddings.weight")[0], "embeddings.token_type_row0"))
+    x = op("Add", x, op("Gather", const(w("embeddings.position_embeddings.weight"), "embeddings.position_embeddings.weight"),
+                        positions, axis=0))
+    return g.layer_norm(x, "embeddings.LayerNorm")
+
+
+def _shared(g: _Graph, mask_f: str, hidden: int, heads: int) -> _Shared:
+    """The padding mask: 0 where a token is, the most negative float32 where padding is; and the
+    layers' reshapes, attention scale and GELU constants."""
+    op, const = g.op, g.const
+    head_dim = hidden // heads
+    bias = op("Mul", op("Sub", const(np.array(1.0, dtype=np.float32)), mask_f),
+              const(np.array(np.finfo(np.float32).min, dtype=np.float32)))
+    bias = op("Unsqueeze", bias, const(np.array([1, 2], dtype=np.int64)))
+    split_heads = const(np.array([0, 0, heads, head_dim], dtype=np.int64), "split_heads")
+    merge_heads = const(np.array([0, 0, hidden], dtype=np.int64), "merge_heads")
+    scale = const(np.array(1.0 / math.sqrt(head_dim), dtype=np.float32), "attention_scale")
+    half, one = const(np.array(0.5, dtype=np.float32)), const(np.array(1.0, dtype=np.float32))
+    sqrt2 = const(np.array(math.sqrt(2.0), dtype=np.float32))
+    return _Shared(bias, split_heads, merge_heads, scale, half, one, sqrt2)
+
+
+def _attention(g: _Graph, x: str, p: str, s: _Shared) -> str:
+    """Self-attention with the padding masked, then residual and LayerNorm."""
+    op, linear = g.op, g.linear
+    q = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.query"), s.split_heads), perm=[0, 2, 1, 3])
+    k = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.key"), s.split_heads), perm=[0, 2, 3, 1])
+    v = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.value"), s.split_heads), perm=[0, 2, 1, 3])
+    scores = op("Add", op("Mul", op("MatMul", q, k), s.scale), s.bias)
+    context = op("MatMul", op("Softmax", scores, axis=-1), v)
+    context = op("Reshape", op("Transpose", context, perm=[0, 2, 1, 3]), s.merge_heads)
+    return g.layer_norm(op("Add", linear(context, f"{p}.attention.output.dense"), x), f"{p}.attention.output.LayerNorm")
+
+
+def _feed_forward(g: _Graph, x: str, p: str, s: _Shared) -> str:
+    """The exact (erf) GELU feed-forward, then residual and LayerNorm."""
+    op = g.op
+    h = g.linear(x, f"{p}.intermediate.dense")
+    h = op("Mul", op("Mul", h, s.half), op("Add", s.one, op("Erf", op("Div", h, s.sqrt2))))  # exact GELU
+    return g.layer_norm(op("Add", g.linear(h, f"{p}.output.dense"), x), f"{p}.output.LayerNorm")
+
+
+def _mean_pool_normalised(g: _Graph, x: str, mask_f: str) -> None:
+    """The mean over the unpadded tokens, then unit length: the graph's output."""
+    op, const = g.op, g.const
+    mask_3d = op("Unsqueeze", mask_f, const(np.array([2], dtype=np.int64)))
+    axis1 = const(np.array([1], dtype=np.int64), "axis1")
+    summed = op("ReduceSum", op("Mul", x, mask_3d), axis1, keepdims=0)
+    counted = op("Max", op("ReduceSum", mask_3d, axis1, keepdims=0), const(np.array(1e-9, dtype=np.float32)))
+    mean = op("Div", summed, counted)
+    norm = op("Sqrt", op("ReduceSum", op("Mul", mean, mean), axis1, keepdims=1))
+    op("Div", mean, op("Max", norm, const(np.array(1e-12, dtype=np.float32))), name=OUTPUT)
+
+
 def build_graph(model_dir: Path):
     """The ONNX ModelProto of the folder's BERT encoder + mean pooling + L2 normalisation.
 
@@ -64,102 +192,25 @@ def build_graph(model_dir: Path):
     the most negative float32, residual and LayerNorm, an exact (erf) GELU feed-forward, residual
     and LayerNorm; then the mean over unpadded tokens and division by max(norm, 1e-12)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
-    from safetensors.numpy import load_file
+    from onnx import TensorProto, helper
 
     model_dir = Path(model_dir)
-    config = _json(model_dir / "config.json")
-    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu" \
-            or config.get("position_embedding_type", "absolute") != "absolute":
-        raise GraphError(f"{model_dir} is not a BERT model with GELU and absolute positions: {config.get('model_type')}")
-    _check_pooling(model_dir)
-    weights_file = model_dir / "model.safetensors"
-    if not weights_file.exists():
-        raise GraphError(f"{model_dir} has no model.safetensors")
-    weights = load_file(str(weights_file))
-    prefix = "bert." if any(k.startswith("bert.") for k in weights) else ""
-
-    def w(name: str) -> np.ndarray:
-        try:
-            return np.ascontiguousarray(weights[prefix + name], dtype=np.float32)
-        except KeyError:
-            raise GraphError(f"{weights_file} has no tensor {prefix + name}") from None
-
+    config, weights, weights_file = _load_weights(model_dir)
     hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    head_dim = hidden // heads
-    eps = float(config.get("layer_norm_eps", 1e-12))
-
-    nodes: list = []
-    initializers: list = []
-    counter = iter(range(1 << 30))
-
-    def const(array, name: str | None = None) -> str:
-        name = name or f"c{next(counter)}"
-        initializers.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def op(kind: str, *inputs: str, name: str | None = None, **attrs) -> str:
-        out = name or f"{kind.lower()}{next(counter)}"
-        nodes.append(helper.make_node(kind, list(inputs), [out], **attrs))
-        return out
-
-    def linear(x: str, prefix_: str) -> str:  # x @ W^T + b, W stored transposed once
-        return op("Add", op("MatMul", x, const(w(prefix_ + ".weight").T.copy(), prefix_ + ".weight_t")),
-                  const(w(prefix_ + ".bias"), prefix_ + ".bias"))
-
-    def layer_norm(x: str, prefix_: str) -> str:
-        return op("LayerNormalization", x, const(w(prefix_ + ".weight"), prefix_ + ".weight"),
-                  const(w(prefix_ + ".bias"), prefix_ + ".bias"), axis=-1, epsilon=eps)
-
+    g = _Graph(weights, weights_file, float(config.get("layer_norm_eps", 1e-12)))
     ids, mask = INPUTS
-    # embeddings
-    tokens = op("Gather", op("Shape", ids), const(np.array(1, dtype=np.int64)), axis=0)  # a scalar
-    positions = op("Range", const(np.array(0, dtype=np.int64)), tokens, const(np.array(1, dtype=np.int64)))
-    x = op("Add", op("Gather", const(w("embeddings.word_embeddings.weight"), "embeddings.word_embeddings.weight"), ids, axis=0),
-           const(w("embeddings.token_type_embeddings.weight")[0], "embeddings.token_type_row0"))
-    x = op("Add", x, op("Gather", const(w("embeddings.position_embeddings.weight"), "embeddings.position_embeddings.weight"),
-                        positions, axis=0))
-    x = layer_norm(x, "embeddings.LayerNorm")
-
-    # the padding mask: 0 where a token is, the most negative float32 where padding is ([batch, 1, 1, tokens])
-    mask_f = op("Cast", mask, to=TensorProto.FLOAT)
-    bias = op("Mul", op("Sub", const(np.array(1.0, dtype=np.float32)), mask_f),
-              const(np.array(np.finfo(np.float32).min, dtype=np.float32)))
-    bias = op("Unsqueeze", bias, const(np.array([1, 2], dtype=np.int64)))
-    split_heads = const(np.array([0, 0, heads, head_dim], dtype=np.int64), "split_heads")
-    merge_heads = const(np.array([0, 0, hidden], dtype=np.int64), "merge_heads")
-    scale = const(np.array(1.0 / math.sqrt(head_dim), dtype=np.float32), "attention_scale")
-    half, one = const(np.array(0.5, dtype=np.float32)), const(np.array(1.0, dtype=np.float32))
-    sqrt2 = const(np.array(math.sqrt(2.0), dtype=np.float32))
-
+    x = _embeddings(g, ids)
+    mask_f = g.op("Cast", mask, to=TensorProto.FLOAT)
+    shared = _shared(g, mask_f, hidden, int(config["num_attention_heads"]))
     for n in range(int(config["num_hidden_layers"])):
-        p = f"encoder.layer.{n}"
-        q = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.query"), split_heads), perm=[0, 2, 1, 3])
-        k = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.key"), split_heads), perm=[0, 2, 3, 1])
-        v = op("Transpose", op("Reshape", linear(x, f"{p}.attention.self.value"), split_heads), perm=[0, 2, 1, 3])
-        scores = op("Add", op("Mul", op("MatMul", q, k), scale), bias)
-        context = op("MatMul", op("Softmax", scores, axis=-1), v)
-        context = op("Reshape", op("Transpose", context, perm=[0, 2, 1, 3]), merge_heads)
-        x = layer_norm(op("Add", linear(context, f"{p}.attention.output.dense"), x), f"{p}.attention.output.LayerNorm")
-        h = linear(x, f"{p}.intermediate.dense")
-        h = op("Mul", op("Mul", h, half), op("Add", one, op("Erf", op("Div", h, sqrt2))))  # exact GELU
-        x = layer_norm(op("Add", linear(h, f"{p}.output.dense"), x), f"{p}.output.LayerNorm")
-
-    # mean over the unpadded tokens, then unit length
-    mask_3d = op("Unsqueeze", mask_f, const(np.array([2], dtype=np.int64)))
-    axis1 = const(np.array([1], dtype=np.int64), "axis1")
-    summed = op("ReduceSum", op("Mul", x, mask_3d), axis1, keepdims=0)
-    counted = op("Max", op("ReduceSum", mask_3d, axis1, keepdims=0), const(np.array(1e-9, dtype=np.float32)))
-    mean = op("Div", summed, counted)
-    norm = op("Sqrt", op("ReduceSum", op("Mul", mean, mean), axis1, keepdims=1))
-    op("Div", mean, op("Max", norm, const(np.array(1e-12, dtype=np.float32))), name=OUTPUT)
+        x = _feed_forward(g, _attention(g, x, f"encoder.layer.{n}", shared), f"encoder.layer.{n}", shared)
+    _mean_pool_normalised(g, x, mask_f)
 
     graph = helper.make_graph(
-        nodes, "all-minilm-mean-pooled",
+        g.nodes, "all-minilm-mean-pooled",
         [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"]) for name in INPUTS],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", hidden])],
-        initializers)
+        g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="aq-coach")
     model.ir_version = 8  # opset 17's IR: any onnxruntime >= 1.14 reads it
     helper.set_model_props(model, {"aq_graph_version": GRAPH_VERSION, "aq_model_dir": model_dir.name})

@@ -20,7 +20,7 @@ from pathlib import Path
 from .corpus import Glossary
 from .doctrine import Doctrine
 from .plan_model import KINDS, SAFE_KIND, Featurizer, PlanModel, Prediction, the_ask
-from .scope import INJECTION, named_terms
+from .scope import is_injection, named_terms
 
 # "…mean, and what should I work on?": a second question joined to the first (sentence structure,
 # not a kind of ask: each part is then planned by the model).
@@ -31,6 +31,8 @@ _ASKS = re.compile(r"(?:^|[.?!]['\"\u2019\u201d]?\s+)(?:what|how|why|should|is|a
 _TWO_SITUATIONS = re.compile(r"\b(but|while|whereas|vs|versus|than|compared|yet|though|although|instead|other (?:days|times)"
                              r"|differen\w*|same|then|until|after|before|once)\b", re.I)
 _NO_TARGETS = ("greeting", "out_of_scope", "not_covered")   # kinds that target no AQ term of a previous turn
+# The plan model's negation feature, not text.NEGATION: its weights were learned with exactly this list
+# (a changed list is a new FEATURE_VERSION, and a retrained model).
 _NEGATION = re.compile(r"\b(not|no|never|isn'?t|aren'?t|doesn'?t|don'?t|without)\b|n't\b", re.I)
 
 
@@ -122,7 +124,7 @@ class QuestionPlanner:
         before = self.predict(previous) if previous and not part else None
         everyday = tuple(t.term for t in self.glossary.expansions(question))
         lends_nothing = before is not None and before.kind == "out_of_scope" and not named and not everyday
-        if (lends_nothing and (follows or not terms) and not INJECTION.search(question)
+        if (lends_nothing and (follows or not terms) and not is_injection(question, self.doctrine)
                 and not self.doctrine.mentions_injury(question)):
             # "how do I fix that?" after "what should I eat?": an off-topic turn lends no topic
             return QuestionPlan(question, question, "out_of_scope", "out_of_scope", in_scope=False,
@@ -157,7 +159,7 @@ class QuestionPlanner:
             kind = "why_feel" if p.stance else SAFE_KIND
             why = "unsure of the kind of ask: " + ", ".join(f"{k} {pr:.2f}" for k, pr in p.ranked_kinds)
         if (kind != "out_of_scope" and self.doctrine.out_of_scope.search(question) and not named and not everyday
-                and not INJECTION.search(question)):
+                and not is_injection(question, self.doctrine)):
             # "give me a half-marathon pace plan": an off-topic subject and no sprint-system word at all
             kind, why = "out_of_scope", why or "an off-topic subject with no AQ term"
         gaps = self._gaps(the_ask(question), kind, terms)
@@ -192,7 +194,7 @@ class QuestionPlanner:
         """What the rest of the service needs to know beyond the kind: safety first (injection and
         injury are lexical facts), then scope, then what the answer is about."""
         d = self.doctrine
-        if INJECTION.search(question):
+        if is_injection(question, d):
             return "injection", True
         if d.mentions_injury(question):
             return "injury", False
@@ -215,7 +217,7 @@ def featurizer(glossary: Glossary, doctrine: Doctrine) -> Featurizer:
         stance = doctrine.stance_of(text)
         return [min(len(named), 2) / 2, min(len(everyday), 3) / 3, float(bool(doctrine.gaps_in(text))),
                 float(bool(doctrine.out_of_scope.search(text))), float(doctrine.mentions_injury(text)),
-                float(bool(INJECTION.search(text))), float(bool(doctrine.subject_pattern.search(text))),
+                float(is_injection(text, doctrine)), float(bool(doctrine.subject_pattern.search(text))),
                 min(improving, 3) / 3, min(disrupted, 3) / 3, float(stance == "improving"), float(stance == "disrupted"),
                 float(bool(_NEGATION.search(text)))]
 

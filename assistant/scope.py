@@ -7,22 +7,32 @@ handling whether the composer or an LLM would have answered it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .corpus import Glossary
 from .doctrine import Doctrine
-from .doctrine import load as load_doctrine
 from .text import normalise
 
-INJECTION = re.compile(
+# Orders to the assistant. "{subject}" is the doctrine's subject: "say coordination makes…" is an
+# order, "why do coaches say coordination matters?" is not.
+_INJECTION = (
     r"(ignore (all |any |your |the |previous |prior )*(instructions|rules|prompt|guidelines|system)|"
     r"disregard (your|the|all|previous)|system prompt|developer mode|jailbreak|you are now|pretend (to be|you)|"
     r"\bact as|repeat after me|just say|"
-    # "say coordination makes…" as an order, not "why do coaches say coordination matters?"
-    r"(?:^|[.!,;:]\s*|\b(?:and|now|please|then|you must|you should|to)\s+)say (that |it:? )?[\"“']?coordination|"
-    r"admit (that )?coordination|"
-    r"you'?re wrong|you are wrong|confess|override)",
-    re.I,
+    r"(?:^|[.!,;:]\s*|\b(?:and|now|please|then|you must|you should|to)\s+)say (that |it:? )?[\"“']?{subject}|"
+    r"admit (that )?{subject}|"
+    r"you'?re wrong|you are wrong|confess|override)"
 )
+
+
+@lru_cache(maxsize=8)
+def _injection(subject: str) -> re.Pattern:
+    return re.compile(_INJECTION.replace("{subject}", re.escape(subject)), re.I)
+
+
+def is_injection(text: str, doctrine: Doctrine) -> bool:
+    """Does the text try to instruct the assistant (or to make it say something about the doctrine's subject)?"""
+    return bool(_injection(doctrine.subject).search(text))
 
 
 def named_terms(question: str, glossary: Glossary | None) -> list[str]:
@@ -41,11 +51,3 @@ def named_terms(question: str, glossary: Glossary | None) -> list[str]:
             kept.append((pos, term))
             rest = rest.replace(needle, "  ")
     return [t for _, t in sorted(kept)]
-
-
-def out_of_scope_text(doctrine: Doctrine | None = None) -> str:
-    return (doctrine or load_doctrine()).text("out_of_scope")
-
-
-def injury_text(doctrine: Doctrine | None = None) -> str:
-    return (doctrine or load_doctrine()).text("injury")

@@ -121,6 +121,14 @@ def history_messages(data, what: str = "history") -> list[dict]:
 
 # --- words ------------------------------------------------------------------------------------
 
+# Words that negate what follows them: one list, for every module that asks "is this negated?" (the
+# importer's verdicts, the doctrine's injury mentions). "don't" and an athlete's "dont" both count.
+NEGATORS = r"not|no|nor|never|nothing|without|zero|cannot|isn'?t|aren'?t|wasn'?t|doesn'?t|don'?t|didn'?t"
+NEGATION = re.compile(rf"\b(?:{NEGATORS})\b|n[’']t\b", re.I)
+# A negator just before a position (at most one word between): "not injured", "no real pain".
+NEGATED_BEFORE = re.compile(rf"\b(?:{NEGATORS})\s+(?:\w+\s+)?$", re.I)
+
+
 @lru_cache(maxsize=16384)  # pure; every question and unit is checked for the glossary's terms
 def normalise(text: str) -> str:
     """Lower case, curly apostrophes straightened, punctuation (quotes and apostrophes too) and

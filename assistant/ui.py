@@ -17,8 +17,8 @@ controller's state into Gradio updates, in the style of smolagents' gradio_ui.py
 * an empty or half-built index shows a banner with the command that fixes it, and a failing
   service shows a friendly sentence, never a traceback.
 
-The pure helpers (format_sources, glossary_markdown, guard_notice, escape_user_text,
-render_answer …) live in assistant.chat beside the controller; import them from there.
+The controller lives in assistant.chat and what it shows (format_sources, glossary_markdown,
+guard_notice, escape_user_text, render_answer …) in assistant.chat_render; import them from there.
 
 (No `from __future__ import annotations` here: Gradio reads the event handlers' type hints, such as
 gr.LikeData, at run time.)
@@ -33,7 +33,8 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from .chat import ChatController, ChatError, banner_markdown
+from .chat import ChatController, ChatError
+from .chat_render import banner_markdown
 from .config import Settings, apply_offline_hygiene
 
 if TYPE_CHECKING:  # imported lazily at run time: gradio is slow to import

@@ -21,8 +21,12 @@ import base64
 import json
 import re
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 from .doctrine import Doctrine
+
+if TYPE_CHECKING:  # the guard is needed when units are made (ingest), not on the search path
+    from .guard import FramingJudge
 
 UNIT_KINDS = ("faq", "list", "summary", "definition", "sentence")
 
@@ -120,7 +124,7 @@ def _join_items(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (", and " if len(items) > 2 else " and ") + items[-1]
 
 
-def _usable(sentence: str, doctrine: Doctrine) -> bool:
+def _usable(sentence: str, doctrine: Doctrine, judge: FramingJudge) -> bool:
     """Never compose from a question, a heading-like fragment, filler, or a sentence the judge would not pass."""
     s = clean(sentence)
     if len(s.split()) < 7 or "?" in s or doctrine.filler.match(s):  # short lines carry rhythm, not a point
@@ -132,18 +136,18 @@ def _usable(sentence: str, doctrine: Doctrine) -> bool:
         return False  # a fragment continuing a lead we do not have
     if len(re.sub(r"“[^”]*”|\"[^\"]*\"", " ", s).split()) < 4:
         return False  # a list of quoted phrases with no sentence around them
-    return _judge_sentence(s).label != "causal"
+    return judge.judge_sentence(s).label != "causal"
 
 
 # A sentence that opens on a pronoun for the athletes or a connective carries on from the one before.
 _CONTINUES = re.compile(r"^(?:They|But|Instead|Rather|In other words|That is why|Which is why)\b")
 
 
-def _is_short_point(sentence: str, doctrine: Doctrine) -> bool:
+def _is_short_point(sentence: str, doctrine: Doctrine, judge: FramingJudge) -> bool:
     """A short plain statement with a verb: not a unit alone, but part of one."""
     s = clean(sentence)
     return (3 <= len(s.split()) < 7 and s.endswith(".") and s[:1].isupper() and not doctrine.filler.match(s)
-            and not doctrine.summary.match(s) and bool(_CLAUSE.search(s)) and _judge_sentence(s).label != "causal")
+            and not doctrine.summary.match(s) and bool(_CLAUSE.search(s)) and judge.judge_sentence(s).label != "causal")
 
 
 def _lead_to_clause(lead: str) -> str:
@@ -331,7 +335,7 @@ def _typed(text: str, kind: str, section: str, doctrine: Doctrine) -> AnswerUnit
     return AnswerUnit(text, kind, section, doctrine.stance_of(text), subject=subject)
 
 
-def _faq_unit(blocks: list[str], section: str, question: str, doctrine: Doctrine) -> AnswerUnit | None:
+def _faq_unit(blocks: list[str], section: str, question: str, doctrine: Doctrine, judge: FramingJudge) -> AnswerUnit | None:
     sentences, verdict = [], ""
     first = _EMOJI.sub("", blocks[0]).strip() if blocks else ""
     if blocks and (blocks[0].lstrip().startswith("❌") or _VERDICT_NO.match(first)):
@@ -346,17 +350,19 @@ def _faq_unit(blocks: list[str], section: str, question: str, doctrine: Doctrine
             sentences.append(_join_block(lines))
         else:
             sentences.extend(_sentence(_lead_to_clause(ln)) for ln in lines)
-    text = " ".join(s for s in sentences if s and _judge_sentence(s).label != "causal")
+    text = " ".join(s for s in sentences if s and judge.judge_sentence(s).label != "causal")
     if not text:
         return None
     return AnswerUnit(text, "faq", section, doctrine.stance_of(text), question=question, verdict=verdict)
 
 
-def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question: str = "") -> tuple[AnswerUnit, ...]:
-    """The answer units of one chunk body (its Markdown without the title line)."""
+def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, judge: FramingJudge,
+                question: str = "") -> tuple[AnswerUnit, ...]:
+    """The answer units of one chunk body (its Markdown without the title line); a sentence the corpus's
+    framing judge finds causal is never a unit."""
     blocks = [b for b in body.split("\n\n") if b.strip()]
     if kind == "faq":
-        unit = _faq_unit(blocks, section, question, doctrine)
+        unit = _faq_unit(blocks, section, question, doctrine, judge)
         return (unit,) if unit else ()
     units: list[AnswerUnit] = []
     previous = ""
@@ -366,13 +372,13 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question
     def add(text: str, unit_kind: str, raw: str = "") -> bool:
         resolved = _resolve_pronoun(text, recent)
         recent.append(text)
-        if resolved is not None and previous and units and _is_short_point(resolved, doctrine):
+        if resolved is not None and previous and units and _is_short_point(resolved, doctrine, judge):
             # A line too short to stand alone ("Their heads may move.") finishes the point of the
             # sentence just before it.
             joined = f"{units[-1].text} {_sentence(resolved)}"
             units[-1] = replace(units[-1], text=joined, stance=doctrine.stance_of(joined))
             return True
-        if resolved is None or not _usable(resolved, doctrine) or doctrine.filler.match(clean(raw or text)):
+        if resolved is None or not _usable(resolved, doctrine, judge) or doctrine.filler.match(clean(raw or text)):
             return False
         unit = _typed(_sentence(resolved), unit_kind, section, doctrine)
         if units and _CONTINUES.match(clean(raw or text)):
@@ -402,11 +408,4 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, question
                     continue
                 previous = s if add(_lead_to_clause(s), "sentence", s) else ""
     return tuple(units)
-
-
-def _judge_sentence(sentence: str):
-    # the guard is needed when units are made (ingest), not when stored ones are read (every search)
-    from .guard import judge_sentence
-
-    return judge_sentence(sentence)
 

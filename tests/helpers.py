@@ -1,9 +1,39 @@
-"""Small helpers shared by the tests (not fixtures): free loopback ports and printed figures."""
+"""Small helpers shared by the tests (not fixtures): free loopback ports, printed figures, and the
+shipped corpus's doctrine and framing judge (the service builds its own from its corpus folder)."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+SHIPPED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+@lru_cache(maxsize=1)
+def shipped_doctrine():
+    """AQ's doctrine, from the shipped corpus's doctrine.yaml."""
+    from assistant.doctrine import load
+
+    return load(SHIPPED_CORPUS / "doctrine.yaml")
+
+
+@lru_cache(maxsize=1)
+def shipped_judge():
+    """The framing judge the service builds for the shipped corpus."""
+    from assistant.corpus import load_glossary
+    from assistant.guard import FramingJudge
+
+    return FramingJudge(shipped_doctrine(), load_glossary(SHIPPED_CORPUS / "glossary.yaml"))
+
+
+def judge_framing(text: str):
+    return shipped_judge().judge_framing(text)
+
+
+def judge_sentence(text: str):
+    return shipped_judge().judge_sentence(text)
 
 
 def free_port() -> int:

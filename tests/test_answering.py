@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import judge_framing, shipped_doctrine
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
@@ -24,10 +25,8 @@ from assistant.answering import (
 )
 from assistant.backends import LLMUnavailable
 from assistant.backends.chatmodel import ChatModelAnswerer
-from assistant.guard import judge_framing
-from assistant.scope import injury_text, out_of_scope_text
 
-INJURY_TEXT, OUT_OF_SCOPE_TEXT = injury_text(), out_of_scope_text()
+INJURY_TEXT, OUT_OF_SCOPE_TEXT = shipped_doctrine().text("injury"), shipped_doctrine().text("out_of_scope")
 
 CAUSAL = "Coordination is what makes elite sprinters fast. Better coordination makes you faster, so train your coordination."
 CAUSAL_2 = "Yes: coordination causes sprint speed, and improving coordination is the key to running faster."

@@ -31,3 +31,25 @@ def test_the_readme_layout_keeps_the_same_order():
     listed = [m for m in re.findall(r"^  ([\w]+\.py)\b", layout, re.M)]
     assert listed == [m for m in named if m in listed], "the README's layout is not in docs/architecture.md's order"
     assert set(named) <= set(listed), f"the README's layout lacks {sorted(set(named) - set(listed))}"
+
+
+def _too_long() -> tuple[list[str], list[str]]:
+    """Modules over 500 lines, and functions over 60 (from `def` to their last line, decorators not counted)."""
+    import ast
+
+    modules, functions = [], []
+    for path in sorted((ROOT / "assistant").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(ROOT))
+        if len(source.splitlines()) > 500:
+            modules.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                functions.append(f"{name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    return modules, functions
+
+
+def test_modules_and_functions_stay_readable():
+    modules, functions = _too_long()
+    assert not modules, f"modules over 500 lines: {modules}"
+    assert not functions, f"functions over 60 lines: {functions}"

@@ -23,13 +23,12 @@ import urllib.request
 
 import pytest
 from helpers import free_port as _free_port
-from helpers import stop_process
+from helpers import judge_framing, stop_process
 
 from assistant.answering import _FALLBACK_NOTICE, _REPLACED_NOTICE, AnsweringService
 from assistant.backends import BACKENDS, make_llm
 from assistant.backends.llamacpp import default_gguf
 from assistant.embeddings import BackendMissing
-from assistant.guard import judge_framing
 from assistant.indexing import glossary_for
 
 # Short answers and short prompts: the model is tiny and the CPU is shared.

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import SHIPPED_CORPUS, shipped_judge
 
 pytestmark = [pytest.mark.slow]
 
@@ -278,12 +279,15 @@ def test_clearing_the_memos_forgets_questions_but_keeps_loaders():
     from assistant import bench, doctrine, retrieval
 
     retrieval.tokenize("Why does my sprint feel heavy?")
-    doctrine.load()
-    holder = SimpleNamespace(_vectors={"q": [0.0]})
+    doctrine.load(SHIPPED_CORPUS / "doctrine.yaml")
+    judge = shipped_judge()
+    judge.judge_sentence("Coordination drives speed.")
+    holder = SimpleNamespace(_vectors={"q": [0.0]}, framing=judge)
     assert retrieval._tokens.cache_info().currsize > 0
     loaded = doctrine._load_cached.cache_info().currsize
     assert bench.clear_memos(holder) >= 2
     assert retrieval._tokens.cache_info().currsize == 0 and holder._vectors == {}
+    assert judge._analyse.cache_info().currsize == 0, "a new question's sentences are judged afresh"
     assert doctrine._load_cached.cache_info().currsize == loaded
 
 

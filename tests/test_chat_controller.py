@@ -23,9 +23,9 @@ from assistant.chat import (
     ChatError,
     ChatStep,
     ChatView,
-    escape_html,
     new_session_id,
 )
+from assistant.chat_render import escape_html
 from assistant.conversations import ConversationStore
 from assistant.store import StoreError
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import shipped_doctrine, shipped_judge
 
 from assistant.chunking import chunk_article, chunk_corpus, chunk_id
 from assistant.corpus import load_corpus, parse_markdown
@@ -41,7 +42,7 @@ def _is_contiguous(needle: list[str], haystack: list[str]) -> bool:
 
 @pytest.fixture(scope="module")
 def chunks():
-    return chunk_article(_article(), size=700, overlap=0)
+    return chunk_article(_article(), 700, 0, shipped_doctrine(), shipped_judge())
 
 
 def test_chunks_never_span_two_sections(chunks):
@@ -104,7 +105,7 @@ def test_each_faq_answer_is_its_own_chunk(chunks):
 
 
 def test_ids_are_stable_content_hashes(chunks):
-    again = chunk_article(_article(), size=700, overlap=0)
+    again = chunk_article(_article(), 700, 0, shipped_doctrine(), shipped_judge())
     assert [c.id for c in again] == [c.id for c in chunks]
     assert len({c.id for c in chunks}) == len(chunks)
     for chunk in chunks:
@@ -126,7 +127,7 @@ def test_editing_one_section_changes_only_its_ids(chunks):
     target = "Why Sprinting Sometimes Suddenly Feels “Off”"
     old = "even when the athlete is trying just as hard."
     assert text.count(old) == 1
-    edited = chunk_article(_article(text.replace(old, "even when the athlete is trying equally hard.")), 700, 0)
+    edited = chunk_article(_article(text.replace(old, "even when the athlete is trying equally hard.")), 700, 0, shipped_doctrine(), shipped_judge())
 
     def by_section(cs):
         out: dict[str, list[str]] = {}
@@ -156,7 +157,7 @@ def test_navigation_sections_are_not_chunked(chunks):
 
 @pytest.mark.parametrize(("size", "overlap"), [(700, 0), (400, 0), (150, 0), (400, 120), (100, 80)])
 def test_chunk_sizes_are_bounded(size, overlap):
-    chunks = chunk_article(_article(), size=size, overlap=overlap)
+    chunks = chunk_article(_article(), size, overlap, shipped_doctrine(), shipped_judge())
     for chunk in chunks:
         if chunk.kind != "section":
             continue  # an FAQ answer is kept whole, by design
@@ -171,7 +172,7 @@ def test_chunk_sizes_are_bounded(size, overlap):
 
 
 def test_overlap_repeats_whole_words_only():
-    chunks = [c for c in chunk_article(_article(), size=400, overlap=120) if c.kind == "section"]
+    chunks = [c for c in chunk_article(_article(), 400, 120, shipped_doctrine(), shipped_judge()) if c.kind == "section"]
     words = set(re.findall(r"[A-Za-z’“”]+", ARTICLE.read_text(encoding="utf-8")))
     for chunk in chunks:
         first = re.findall(r"[A-Za-z’“”]+", chunk.body)[0]
@@ -184,7 +185,7 @@ def test_corpus_has_no_duplicate_ids(tmp_path):
         "slug: what-exactly-is-coordination-in-running", "slug: second-copy"), encoding="utf-8")
     articles, warnings = load_corpus(tmp_path)
     assert warnings == [] and len(articles) == 2
-    chunks = chunk_corpus(articles, 700, 0)
-    per_article = len(chunk_article(articles[0], 700, 0))
+    chunks = chunk_corpus(articles, 700, 0, shipped_doctrine(), shipped_judge())
+    per_article = len(chunk_article(articles[0], 700, 0, shipped_doctrine(), shipped_judge()))
     assert len(chunks) == 2 * per_article
     assert len({c.id for c in chunks}) == len(chunks)

@@ -11,10 +11,10 @@ import re
 import socket
 
 import pytest
+from helpers import judge_framing
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.guard import judge_framing
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import judge_framing, shipped_doctrine, shipped_judge
 
 from assistant.backends.composer import Composer
-from assistant.guard import judge_framing
 from assistant.indexing import corpus_chunks
 from assistant.plan import QuestionPlan
 from assistant.retrieval import SearchHit, tokenize
@@ -231,7 +231,7 @@ def test_hostile_messages_never_get_a_causal_claim(question, service, glossary):
 # --- out of scope and nothing found ------------------------------------------------------------
 
 def test_nothing_retrieved_gives_a_plain_fallback(glossary):
-    comp = Composer(glossary).compose(_plan("What is contributor timing?", glossary), [])
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(_plan("What is contributor timing?", glossary), [])
     assert "couldn't find" in comp.text
     assert comp.trace == [(comp.text, "")]
     assert judge_framing(comp.text).verdict == "pass"
@@ -264,8 +264,8 @@ def test_compose_is_deterministic_and_traceable(glossary):
         _hit("For example:\n- contributor timing may need to become cleaner\n- sprint-system cycling may need to become less interrupted", cid="b"),
     ]
     plan = _plan("How do I get faster?", glossary)
-    one = Composer(glossary).compose(plan, hits)
-    two = Composer(glossary).compose(plan, hits)
+    one = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    two = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
     assert one == two
     # a how-to question leads with what to work on: the training unit, with its source
     assert one.trace[0][1] in ("a", "b") and re.search(r"AQ focuses on|may need to", one.trace[0][0])
@@ -279,7 +279,8 @@ def test_a_follower_comes_with_its_unit_and_a_back_reference_is_dropped_alone(gl
             "They simply feel the result when those relationships improve together.\n\n"
             "- visible positions and sprint-system organization differ\n- an observer sees positions while athletes feel continuity\n\n"
             "🔥 That is why judging sprinters by positions alone can mislead coaches.")
-    comp = Composer(glossary).compose(_plan("Do athletes track contributor timing while they sprint?", glossary), [_hit(body)])
+    plan = _plan("Do athletes track contributor timing while they sprint?", glossary)
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, [_hit(body)])
     sentences = [re.sub(r"\s*\[\d+\]$", "", t) for t, _ in comp.trace]
     i = sentences.index("Athletes rarely track swing-side thrust or contributor timing while they sprint.")
     assert sentences[i + 1].startswith("Athletes simply feel the result")
@@ -292,7 +293,7 @@ def test_a_follower_comes_with_its_unit_and_a_back_reference_is_dropped_alone(gl
 def test_a_gap_offers_the_passage_that_mentions_the_topic(glossary):
     hits = [_hit("AQ looks at sprint-system continuity and contributor timing across many strides.", cid="a"),
             _hit("Some sprinters with very fast times still look untidy on video.\n\nTheir elbows may flare wide.", cid="b")]
-    comp = Composer(glossary).compose(_plan("What should my elbows do when I sprint?", glossary), hits)
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(_plan("What should my elbows do when I sprint?", glossary), hits)
     assert _GAP.search(comp.trace[0][0]) and "arm" in comp.trace[0][0]
     assert any(cid == "b" and "elbows may flare" in t for t, cid in comp.trace), comp.text
 

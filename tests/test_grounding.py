@@ -14,12 +14,13 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def check(embeddings, glossary):
+    from helpers import shipped_doctrine
+
     from assistant.config import Settings
-    from assistant.doctrine import load as load_doctrine
 
     s = Settings()
     return GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
-                          load_doctrine().generic_words)
+                          shipped_doctrine().generic_words)
 
 
 def test_a_restated_passage_sentence_is_supported_and_its_citation_is_not_a_number(check):
@@ -47,9 +48,9 @@ def test_grounding_thresholds_hold_on_the_labelled_set(embeddings, glossary):
     from pathlib import Path
 
     import yaml
+    from helpers import shipped_doctrine
 
     from assistant.config import Settings
-    from assistant.doctrine import load as load_doctrine
     from assistant.grounding import GroundingCheck, precision_recall
 
     data = yaml.safe_load((Path(__file__).parent.parent / "evals" / "judges" / "grounding_guard_labelled.yaml").read_text())
@@ -59,7 +60,7 @@ def test_grounding_thresholds_hold_on_the_labelled_set(embeddings, glossary):
     assert {i["context"] for i in held}.isdisjoint({i["context"] for i in data["items"] if i["split"] == "tune"})
     s = Settings()
     check = GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
-                           load_doctrine().generic_words)
+                           shipped_doctrine().generic_words)
     evidence = {k: check.evidence(v["passages"]) for k, v in data["contexts"].items()}
     figures = {}
     for split in ("tune", "heldout"):
@@ -77,15 +78,15 @@ def test_the_shipped_grounding_thresholds_are_the_tuners_choice_on_the_tune_spli
     from pathlib import Path
 
     import yaml
+    from helpers import shipped_doctrine
 
     from assistant.config import Settings
-    from assistant.doctrine import load as load_doctrine
     from assistant.grounding import GroundingCheck, tune_grounding
 
     data = yaml.safe_load((Path(__file__).parent.parent / "evals" / "judges" / "grounding_guard_labelled.yaml").read_text())
     s = Settings()
     check = GroundingCheck(embeddings, glossary, s.grounding_cosine, s.grounding_overlap, s.grounding_cosine_with_overlap,
-                           load_doctrine().generic_words)
+                           shipped_doctrine().generic_words)
     tune = [i for i in data["items"] if i["split"] == "tune"]
     evidence = {k: check.evidence(v["passages"]) for k, v in data["contexts"].items() if k in {i["context"] for i in tune}}
     chosen = tune_grounding(check, tune, evidence)

@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import judge_framing, judge_sentence
 
-from assistant.guard import (
-    FramingVerdict,
-    SentenceJudgement,
-    judge_framing,
-    judge_sentence,
-    split_sentences,
-)
+from assistant.guard import FramingVerdict, SentenceJudgement
+from assistant.text import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELLED = ROOT / "evals" / "judges" / "framing_labelled.yaml"

@@ -135,7 +135,7 @@ def _clear_error(result, codes=(1, 2)) -> None:
 
 
 def _framing_passes(text: str) -> None:
-    from assistant.guard import judge_framing
+    from helpers import judge_framing
 
     verdict = judge_framing(text)
     assert verdict.verdict == "pass", (verdict.verdict, verdict.evidence, text[:1000])

@@ -14,21 +14,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from assistant import importer
+from assistant import repair as repair_module
 from assistant.cli import app
-from assistant.importer import (
-    HEADING_MARKERS,
-    MOJIBAKE_RESIDUE,
-    ImportError_,
-    candidates,
-    damage,
-    heading_text,
-    import_article,
-    parse_article,
-    repair,
-    repair_text,
-    to_markdown,
-)
+from assistant.doctrine import PROJECT_DOCTRINE, Doctrine
+from assistant.headings import HEADING_MARKERS, heading_text
+from assistant.importer import ImportError_, import_article, parse_article, to_markdown
+from assistant.repair import MOJIBAKE_RESIDUE, candidates, damage, repair, repair_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_ARTICLE = ROOT / "corpus" / "what-exactly-is-coordination-in-running.md"
@@ -133,9 +124,13 @@ def _unquoted_words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z0-9]+", text.replace("“", " ").replace("”", " "))
 
 
+# The project's doctrine names the navigation headings, as `aq-coach import` passes the corpus's.
+DOCTRINE = Doctrine.load(PROJECT_DOCTRINE)
+
+
 @pytest.fixture
 def imported(seed_raw, tmp_path) -> str:
-    result = import_article(seed_raw, tmp_path / "imported")
+    result = import_article(seed_raw, tmp_path / "imported", DOCTRINE)
     return Path(result.path).read_text(encoding="utf-8")
 
 
@@ -220,6 +215,26 @@ def test_front_matter(imported, seed_raw):
     assert about["Why Sprinting Is Not Separate Movements"].startswith("Learn why sprinting is not fully explained")
     assert "You Are Here (Within The AQ Speed Training System)" in front["navigation_sections"]
     assert "Frequently Asked Questions" not in front["navigation_sections"]
+
+
+def test_navigation_headings_come_from_the_doctrine(seed_raw, tmp_path):
+    """The importer knows no navigation heading itself: the doctrine it is given names them."""
+    nav = ["You Are Here (Within The AQ Speed Training System)", "See How This Fits Into The Complete AQ Speed System",
+           "Continue Deeper Into Running Mechanics Explained", "Ready To Run Faster?"]
+
+    def front(headings: list[str], name: str) -> dict:
+        doctrine = Doctrine.from_data({**DOCTRINE.data, "navigation_headings": headings})
+        return _split_front(Path(import_article(seed_raw, tmp_path / name, doctrine).path).read_text(encoding="utf-8"))[0]
+
+    default = front(["You Are Here"], "default")
+    assert default["navigation_sections"] == nav
+    later = front(["ready to run"], "later")  # case-insensitive, and navigation runs from the first match to the FAQ
+    assert later["navigation_sections"] == nav[3:]
+    # the ➡️ links under "Continue Deeper" are no longer navigation, so no longer related articles
+    assert [r["title"] for r in later["related"]] == ["Run Faster With Isometric Training!"] != [r["title"] for r in default["related"]]
+    assert front(["Continue Deeper"], "middle")["navigation_sections"] == nav[2:]
+    nothing = front([], "none")
+    assert nothing["navigation_sections"] == [] and nothing["related"] == []
 
 
 def test_words_are_otherwise_unchanged(imported, seed_raw):
@@ -325,7 +340,7 @@ def test_repair_code_names_no_article_phrase():
     import inspect
 
     source = "".join(
-        inspect.getsource(getattr(importer, name))
+        inspect.getsource(getattr(repair_module, name))
         for name in ("repair", "_repair_line", "_choose", "_lone_b", "_line_mark", "_segment", "candidates_map")
     )
     for phrase in ("You Are Here", "Frequently Asked", "Introduction", "coordination", "HUGE"):
@@ -372,7 +387,7 @@ UNDECIDABLE = ("❌ good-looking positions", "✅ smooth sprinting appears")
 
 @pytest.fixture
 def smooth(tmp_path):
-    result = import_article(SMOOTH_RAW, tmp_path / "corpus")
+    result = import_article(SMOOTH_RAW, tmp_path / "corpus", DOCTRINE)
     return result, Path(result.path).read_text(encoding="utf-8")
 
 
@@ -382,7 +397,7 @@ def test_smooth_form_imports_to_its_clean_text(smooth):
     for marked in UNDECIDABLE:
         assert marked in clean
         clean = clean.replace(marked, marked[2:])
-    assert markdown == to_markdown(parse_article(clean, source=SMOOTH_RAW.name))
+    assert markdown == to_markdown(parse_article(clean, source=SMOOTH_RAW.name, doctrine=DOCTRINE))
 
 
 def test_smooth_form_marks_punctuation_and_report(smooth):
@@ -409,7 +424,7 @@ def test_smooth_form_marks_punctuation_and_report(smooth):
 
 
 def test_seed_import_report(seed_raw, tmp_path):
-    report = import_article(seed_raw, tmp_path / "corpus").as_dict()
+    report = import_article(seed_raw, tmp_path / "corpus", DOCTRINE).as_dict()
     assert report["ambiguous"] == 0 and report["residue"] == 0 and report["ambiguous_lines"] == []
     markdown = Path(report["path"]).read_text(encoding="utf-8")
     assert markdown.count("\n❌ ") == 9 and "❓" not in markdown  # the ❓ marks a heading, dropped
@@ -432,7 +447,7 @@ def test_bad_input_is_refused_clearly(tmp_path, name, data, message):
     path.write_bytes(data)
     corpus = tmp_path / "corpus"
     with pytest.raises(ImportError_) as info:
-        import_article(path, corpus)
+        import_article(path, corpus, DOCTRINE)
     text = str(info.value)
     assert message in text and name in text
     assert "\n" not in text
@@ -441,7 +456,7 @@ def test_bad_input_is_refused_clearly(tmp_path, name, data, message):
 
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(ImportError_, match="no such file"):
-        import_article(tmp_path / "nope.txt", tmp_path / "corpus")
+        import_article(tmp_path / "nope.txt", tmp_path / "corpus", DOCTRINE)
 
 
 def test_cli_import_bad_file_is_one_error_line(tmp_path):
@@ -494,7 +509,7 @@ def test_html_import(tmp_path, seed_raw):
         f"<body><article>{body}</article><script>track('SCRIPT-SHOULD-BE-DROPPED')</script></body></html>",
         encoding="utf-8",
     )
-    result = import_article(page, tmp_path / "corpus")
+    result = import_article(page, tmp_path / "corpus", DOCTRINE)
     markdown = Path(result.path).read_text(encoding="utf-8")
     front, text = _split_front(markdown)
     assert "SCRIPT-SHOULD-BE-DROPPED" not in markdown and "color: red" not in markdown
@@ -525,7 +540,7 @@ def test_html_list_items_and_entities(tmp_path):
         "<p>And usually&hellip; the athlete&rsquo;s &ldquo;feel&rdquo; changes.</p></body></html>",
         encoding="utf-8",
     )
-    result = import_article(page, tmp_path / "corpus")
+    result = import_article(page, tmp_path / "corpus", DOCTRINE)
     front, text = _split_front(Path(result.path).read_text(encoding="utf-8"))
     assert front["title"] == "A Test Article" and result.path.endswith("a-test-article.md")
     lines = text.splitlines()

@@ -62,8 +62,9 @@ def _no_traceback(result) -> None:
 # --- through the service functions -----------------------------------------------------------
 
 def test_ingest_reingest_search_answer_against_server(server_settings, embeddings):
+    from helpers import judge_framing
+
     from assistant.answering import AnsweringService
-    from assistant.guard import judge_framing
     from assistant.indexing import corpus_chunks, glossary_for, ingest_corpus, open_searcher
     from assistant.store import index_status
 

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import report
+from helpers import judge_framing, report
 from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab, _start
 
 from assistant.answering import AnsweringService
 from assistant.conversations import ConversationStore
-from assistant.guard import judge_framing
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from helpers import judge_framing, shipped_doctrine, shipped_judge
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
@@ -17,7 +18,7 @@ from assistant.answering import Answer, AnswerDelta, AnsweringService
 from assistant.backends import Piece
 from assistant.backends.chatmodel import ChatModelAnswerer
 from assistant.backends.composer import Composer
-from assistant.guard import StreamGuard, judge_framing
+from assistant.guard import StreamGuard
 from assistant.text import sentence_pieces
 
 # Sentences the passages and glossary support (the grounding guard lets them through).
@@ -38,7 +39,7 @@ def _feed(guard: StreamGuard, text: str, size: int = 3) -> list[str]:
 # --- StreamGuard: pure logic -----------------------------------------------------------------------
 
 def test_sentences_are_released_only_when_complete_and_passing():
-    g = StreamGuard()
+    g = StreamGuard(shipped_judge())
     assert g.feed("The pushing side expresses force into the gro") == []   # not finished: nothing shown
     assert g.feed("und. The swing") == ["The pushing side expresses force into the ground. "]
     assert _feed(g, " side attacks into position.") == ["The swing side attacks into position."]
@@ -46,7 +47,7 @@ def test_sentences_are_released_only_when_complete_and_passing():
 
 
 def test_a_causal_sentence_mid_answer_is_never_released_and_stops_the_rest():
-    g = StreamGuard()
+    g = StreamGuard(shipped_judge())
     released = _feed(g, CAUSAL_MID)
     assert released == ["Smoother sprinting may feel lighter and easier to organize [1]. "]
     assert g.failed and "coordination" in g.evidence[0].lower()
@@ -54,7 +55,7 @@ def test_a_causal_sentence_mid_answer_is_never_released_and_stops_the_rest():
 
 
 def test_a_causal_claim_split_over_two_sentences_is_still_caught():
-    g = StreamGuard()
+    g = StreamGuard(shipped_judge())
     released = _feed(g, "Ask any coach about coordination. It is what makes sprinters fast. Then train it.")
     assert judge_framing("".join(released)).verdict == "pass"
     assert g.failed and "makes sprinters fast" not in "".join(released)
@@ -65,7 +66,7 @@ def test_a_causal_claim_split_over_two_sentences_is_still_caught():
     ("The swing side attacks into position.\nThe swing side attacks into position.\n", "repeated"),
 ])
 def test_invented_turns_and_loops_stop_the_stream(text, why):
-    g = StreamGuard()
+    g = StreamGuard(shipped_judge())
     released = _feed(g, text)
     assert len(released) == 1 and g.failed and why in g.evidence[0]
 
@@ -159,13 +160,12 @@ def test_two_failures_end_in_the_composer_with_a_notice(indexed_settings, search
 def test_the_llamacpp_lock_is_released_when_a_stream_is_stopped(monkeypatch):
     from assistant.backends import AnswerRequest, llamacpp
     from assistant.corpus import Glossary
-    from assistant.doctrine import load as load_doctrine
     from assistant.plan import QuestionPlan
 
     backend = llamacpp.LlamaCppBackend.__new__(llamacpp.LlamaCppBackend)  # no GGUF: a fake chat model in its place
     backend._lock = threading.Lock()
     backend.chat_model = GenericFakeChatModel(messages=iter([AIMessage("One. Two. Three.")]))
-    doctrine = load_doctrine()
+    doctrine = shipped_doctrine()
     plan = QuestionPlan("What is contributor timing?", "What is contributor timing?", "definition", "term")
     pieces = backend.stream(AnswerRequest(plan, [], Glossary([]), doctrine))
     assert next(pieces).startswith("One") and backend._lock.locked()
@@ -256,7 +256,7 @@ def test_one_unsupported_sentence_is_dropped_when_the_rest_stands(indexed_settin
 # --- one answerer interface: the composer goes through the same path ----------------------------------
 
 def test_a_faithful_answerers_flagged_sentence_is_left_out_and_the_rest_stands():
-    g = StreamGuard(drop_failing=True)
+    g = StreamGuard(shipped_judge(), drop_failing=True)
     released = _feed(g, "Smoother sprinting may feel lighter [1].\n\nCoordination is what makes elite sprinters fast. [2]\n\n"
                         "The pushing side matters a great deal too [3].")
     text = "".join(released)
@@ -279,7 +279,7 @@ def test_the_composer_answers_through_the_same_guarded_stream(indexed_settings, 
     """The service has no composer branch: a composer's pieces pass the sentence guard like a model's,
     and a flagged one is left out (not retried: a quoted answer has nothing to regenerate)."""
     service = AnsweringService(indexed_settings, searcher, glossary)
-    quoting = QuotingComposer(glossary, service.doctrine, searcher.embeddings)
+    quoting = QuotingComposer(glossary, service.doctrine, service.framing, searcher.embeddings)
     service = AnsweringService(indexed_settings, searcher, glossary, answerer=quoting)
     items = list(service.stream("What is contributor timing?"))
     final, deltas = items[-1], [i for i in items if isinstance(i, AnswerDelta)]

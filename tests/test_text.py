@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import shipped_judge
 
 from assistant.guard import StreamGuard
 from assistant.text import CITATION_MARK, normalise, sentence_pieces, split_sentences, stem_words, strip_citations
@@ -18,7 +19,7 @@ def test_a_citation_after_a_full_stop_stays_with_its_sentence_in_a_stream(mark):
 
 @pytest.mark.parametrize("mark", MARKS)
 def test_the_stream_guard_releases_a_sentence_with_all_its_citations(mark):
-    guard = StreamGuard()
+    guard = StreamGuard(shipped_judge())
     released = []
     for piece in (f"Sprinting can feel smoother when timing improves. {mark} The swi", "ng side matters too."):
         released += guard.feed(piece)

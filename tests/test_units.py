@@ -9,19 +9,18 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import judge_sentence, shipped_doctrine, shipped_judge
 
-from assistant.doctrine import load as load_doctrine
-from assistant.guard import judge_sentence
 from assistant.units import AnswerUnit, dump_units, load_units, parse_units, with_vectors
 
 
 @pytest.fixture(scope="module")
 def doctrine():
-    return load_doctrine()
+    return shipped_doctrine()
 
 
 def _units(body: str, doctrine, kind: str = "section", question: str = "") -> list[AnswerUnit]:
-    return list(parse_units(body, kind, "Some Section", doctrine, question))
+    return list(parse_units(body, kind, "Some Section", doctrine, shipped_judge(), question))
 
 
 def _texts(body: str, doctrine, **kw) -> list[str]:

@@ -87,9 +87,9 @@ def make_answerer(settings: Settings, name: str, composer: Answerer) -> Answerer
     return make_llm(settings, name) or composer
 
 
-def make_composer(glossary: Glossary, doctrine=None, embeddings=None, settings: Settings | None = None, related=()):
-    """The offline composer; with `embeddings` it can rank units that came without a vector, and
-    `related` lists the AQ articles it can point to when a topic is not covered."""
+def make_composer(glossary: Glossary, doctrine: Doctrine, framing, embeddings=None, settings: Settings | None = None, related=()):
+    """The offline composer for the corpus's doctrine and framing judge; with `embeddings` it can rank units
+    that came without a vector, and `related` lists the AQ articles it can point to when a topic is not covered."""
     from .composer import Composer, ComposerWeights
 
-    return Composer(glossary, doctrine, embeddings, ComposerWeights.from_settings(settings), related=related)
+    return Composer(glossary, doctrine, framing, embeddings, ComposerWeights.from_settings(settings), related=related)

@@ -90,7 +90,8 @@ def bench_questions(root: Path | None = None) -> list[str]:
 def clear_memos(*holders) -> int:
     """Forget every memo keyed by text: the lru caches of the assistant's modules that take an
     argument (loaders such as the doctrine file's are kept), and the question-vector dicts
-    (`_vectors`) of the searchers and composers given. Returns how many were cleared."""
+    (`_vectors`) of the searchers and composers given, and their framing judge's sentence memo. Returns
+    how many were cleared."""
     import functools
     import inspect
 
@@ -111,6 +112,10 @@ def clear_memos(*holders) -> int:
         memo = getattr(holder, "_vectors", None)
         if isinstance(memo, dict):
             memo.clear()
+            cleared += 1
+        judged = getattr(getattr(holder, "framing", None), "_analyse", None)
+        if hasattr(judged, "cache_clear"):
+            judged.cache_clear()
             cleared += 1
     return cleared
 

@@ -101,6 +101,57 @@ def _machine_busy_s() -> float | None:
         return None
 
 
+class _Sessions:
+    """api_load's sessions and what they share behind one lock: latencies (ms), errors, every
+    session's result and the moments answers came. Each session connects, waits at the gate for
+    the others, then asks its two turns."""
+
+    def __init__(self, client_class, url: str, conversations: list[tuple[str, str]]) -> None:
+        self.client_class, self.url, self.conversations = client_class, url, conversations
+        n = len(conversations)
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.results: list[tuple | None] = [None] * n
+        self.lock = threading.Lock()
+        self.gate = threading.Barrier(n + 1)
+        self.finished: list[float] = []
+
+    def ask(self, client, *args) -> str:
+        t = time.perf_counter()
+        out = _answer_text(client.submit(*args, api_name=LOAD_ENDPOINT).result(timeout=LOAD_ANSWER_TIMEOUT_S))
+        done = time.perf_counter()
+        with self.lock:
+            self.latencies.append((done - t) * 1000)
+            self.finished.append(done)
+        return out
+
+    def session(self, i: int) -> None:
+        first, follow_up = self.conversations[i]
+        client = None
+        try:
+            client = self.client_class(self.url, verbose=False)
+        except Exception as exc:  # counted, not raised: the figure reports them
+            with self.lock:
+                self.errors.append(f"session {i}: connect: {type(exc).__name__}: {str(exc)[:200]}")
+        try:
+            self.gate.wait(timeout=LOAD_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            pass
+        if client is None:
+            return
+        try:
+            answer1 = self.ask(client, first, "[]")
+            history = [{"role": "user", "content": first}, {"role": "assistant", "content": answer1}]
+            answer2 = self.ask(client, follow_up, json.dumps(history))
+            self.results[i] = (answer1, history, answer2)
+        except Exception as exc:
+            with self.lock:
+                self.errors.append(f"session {i}: {type(exc).__name__}: {str(exc)[:200]}")
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+
 def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | None = None) -> dict:
     """One `gradio_client.Client` per session, each asking its first turn and then its follow-up
     (with the conversation so far) on /chat_with_history. The clients connect first; all sessions
@@ -112,58 +163,16 @@ def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | N
     while the clock ran (other_cpu_s: a busy neighbour makes the figures incomparable)."""
     from gradio_client import Client
 
-    n = len(conversations)
-    latencies: list[float] = []
-    errors: list[str] = []
-    results: list[tuple | None] = [None] * n
-    lock = threading.Lock()
-    gate = threading.Barrier(n + 1)
-    finished: list[float] = []
-
-    def ask(client, *args) -> str:
-        t = time.perf_counter()
-        out = _answer_text(client.submit(*args, api_name=LOAD_ENDPOINT).result(timeout=LOAD_ANSWER_TIMEOUT_S))
-        done = time.perf_counter()
-        with lock:
-            latencies.append((done - t) * 1000)
-            finished.append(done)
-        return out
-
-    def session(i: int) -> None:
-        first, follow_up = conversations[i]
-        client = None
-        try:
-            client = Client(url, verbose=False)
-        except Exception as exc:  # counted, not raised: the figure reports them
-            with lock:
-                errors.append(f"session {i}: connect: {type(exc).__name__}: {str(exc)[:200]}")
-        try:
-            gate.wait(timeout=LOAD_TIMEOUT_S)
-        except threading.BrokenBarrierError:
-            pass
-        if client is None:
-            return
-        try:
-            answer1 = ask(client, first, "[]")
-            history = [{"role": "user", "content": first}, {"role": "assistant", "content": answer1}]
-            answer2 = ask(client, follow_up, json.dumps(history))
-            results[i] = (answer1, history, answer2)
-        except Exception as exc:
-            with lock:
-                errors.append(f"session {i}: {type(exc).__name__}: {str(exc)[:200]}")
-        finally:
-            with contextlib.suppress(Exception):
-                client.close()
-
+    sessions = _Sessions(Client, url, conversations)
     # This process may hold the in-process service too (~600k objects). Frozen, its own full garbage
     # collections (200-600 ms with every client thread stopped, at random moments) stay out of the figures.
     gc.collect()
     gc.freeze()
-    threads = [threading.Thread(target=session, args=(i,), daemon=True) for i in range(n)]
+    threads = [threading.Thread(target=sessions.session, args=(i,), daemon=True) for i in range(len(conversations))]
     for t in threads:
         t.start()
     with contextlib.suppress(threading.BrokenBarrierError):
-        gate.wait(timeout=LOAD_TIMEOUT_S)
+        sessions.gate.wait(timeout=LOAD_TIMEOUT_S)
     start = time.perf_counter()
     cpu0 = (_cpu_s(), _cpu_s(server_pid) if server_pid else None, _machine_busy_s())
     deadline = time.monotonic() + LOAD_TIMEOUT_S
@@ -171,11 +180,12 @@ def api_load(url: str, conversations: list[tuple[str, str]], server_pid: int | N
         t.join(timeout=max(0.1, deadline - time.monotonic()))
     cpu1 = (_cpu_s(), _cpu_s(server_pid) if server_pid else None, _machine_busy_s())
     gc.unfreeze()
+    errors, finished = sessions.errors, sessions.finished
     errors += [f"session {i}: no answer within {LOAD_TIMEOUT_S} s" for i, t in enumerate(threads) if t.is_alive()]
     wall = (max(finished) - start) if finished else float("nan")
     cpu = [round(b - a, 2) if a is not None and b is not None else None for a, b in zip(cpu0, cpu1)]
     other = round(cpu[2] - cpu[0] - cpu[1], 2) if None not in cpu else None
-    return {"latencies": latencies, "errors": errors, "wall_s": wall, "results": results,
+    return {"latencies": sessions.latencies, "errors": errors, "wall_s": wall, "results": sessions.results,
             "client_cpu_s": cpu[0], "server_cpu_s": cpu[1], "other_cpu_s": other}
 
 
@@ -245,18 +255,10 @@ def check_context(run: dict, conversations: list[tuple[str, str]], expected: Cal
     return {"wrong_answers": len(wrong), "wrong_examples": wrong[:3], "context_mattered": mattered}
 
 
-def api_load_figures(settings: Settings, data_dir: Path, sessions: int, service, say, rounds: int = 1) -> list[dict]:
-    """api_load_trivial and api_load_aq: the same sessions against a trivial Gradio endpoint and
-    against `aq-coach serve` (composer), `rounds` times each, every run on a freshly started server
-    and measured from the first request after it said it was ready; and api_load_ratio, AQ against
-    that floor. Each round starts both servers, then runs their loads back to back, in alternating
-    order (trivial first, then AQ first, …): on 2 cores the clients' own CPU (gradio_client polls
-    each pending request) swings from one minute to the next, so the two runs a round compares are
-    seconds apart rather than a server start (8-12 s) apart, and each endpoint goes first as often."""
-    env = {**os.environ, "AQ_DATA_DIR": str(data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir), "AQ_BACKEND": "composer"}
-    conversations = load_conversations(sessions, [t.term for t in service.glossary])
-    expected = lambda question, history: service.answer(question, history).text  # noqa: E731
-    servers = {"api_load_trivial": ["-m", "assistant.bench.trivial"], "api_load_aq": ["-m", "assistant", "serve"]}
+def _load_rounds(servers: dict[str, list[str]], env: dict, conversations: list[tuple[str, str]], expected, sessions: int,
+                 say, rounds: int) -> tuple[dict[str, list[dict]], dict[str, list[float]], dict]:
+    """api_load_figures' rounds: each starts both servers, then loads them back to back in alternating
+    order; returns each endpoint's runs and ready times, and AQ's answers checked against the service's."""
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     ready: dict[str, list[float]] = {name: [] for name in servers}
     context = {"wrong_answers": 0, "wrong_examples": [], "context_mattered": 0}
@@ -279,6 +281,39 @@ def api_load_figures(settings: Settings, data_dir: Path, sessions: int, service,
         context["wrong_answers"] += checked["wrong_answers"]
         context["wrong_examples"] = (context["wrong_examples"] + checked["wrong_examples"])[:3]
         context["context_mattered"] += checked["context_mattered"]
+    return runs, ready, context
+
+
+def _say_figures(say, trivial: dict, aq: dict, ratio: dict, share: float, p95_ratio: float) -> None:
+    """The load figures and their ratio (share and p95_ratio unrounded) against the targets, for people."""
+    meets, interval = ratio["meets_target"], ratio["throughput_share_interval"]
+    for f in (trivial, aq):
+        say(f"  {f['name']:<17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms  {f['answers_per_s']} answers/s  "
+            f"errors {f['errors']}" + (f"  wrong answers {f['wrong_answers']}" if "wrong_answers" in f else ""))
+    say(f"  AQ/trivial: throughput {share:.0%} (target ≥ {TARGET_THROUGHPUT_SHARE:.0%}), "
+        f"p95 {p95_ratio:.2f}× (target ≤ {TARGET_P95_RATIO}×): {'met' if meets else 'NOT met'}"
+        + (f"; round by round {min(ratio['round_shares']):.0%}-{max(ratio['round_shares']):.0%}"
+           if len(ratio["round_shares"]) > 1 else ""))
+    if interval:
+        inside = interval[0] < TARGET_THROUGHPUT_SHARE <= interval[1]
+        say(f"  throughput share, 90% interval over the rounds: {interval[0]:.0%}-{interval[1]:.0%}"
+            + ("; the target lies inside it, so this run cannot settle it (more rounds narrow it: --load-rounds)"
+               if inside else ""))
+
+
+def api_load_figures(settings: Settings, data_dir: Path, sessions: int, service, say, rounds: int = 1) -> list[dict]:
+    """api_load_trivial and api_load_aq: the same sessions against a trivial Gradio endpoint and
+    against `aq-coach serve` (composer), `rounds` times each, every run on a freshly started server
+    and measured from the first request after it said it was ready; and api_load_ratio, AQ against
+    that floor. Each round starts both servers, then runs their loads back to back, in alternating
+    order (trivial first, then AQ first, …): on 2 cores the clients' own CPU (gradio_client polls
+    each pending request) swings from one minute to the next, so the two runs a round compares are
+    seconds apart rather than a server start (8-12 s) apart, and each endpoint goes first as often."""
+    env = {**os.environ, "AQ_DATA_DIR": str(data_dir), "AQ_CORPUS_DIR": str(settings.corpus_dir), "AQ_BACKEND": "composer"}
+    conversations = load_conversations(sessions, [t.term for t in service.glossary])
+    expected = lambda question, history: service.answer(question, history).text  # noqa: E731
+    servers = {"api_load_trivial": ["-m", "assistant.bench.trivial"], "api_load_aq": ["-m", "assistant", "serve"]}
+    runs, ready, context = _load_rounds(servers, env, conversations, expected, sessions, say, rounds)
     trivial = _load_figure("api_load_trivial", runs["api_load_trivial"], sessions)
     aq = _load_figure("api_load_aq", runs["api_load_aq"], sessions)
     trivial["ready_s"], aq["ready_s"] = ready["api_load_trivial"], ready["api_load_aq"]
@@ -293,18 +328,7 @@ def api_load_figures(settings: Settings, data_dir: Path, sessions: int, service,
              "target_throughput_share": TARGET_THROUGHPUT_SHARE, "target_p95_ratio": TARGET_P95_RATIO,
              "meets_target": meets, "round_shares": _round_shares(trivial["runs"], aq["runs"]),
              "throughput_share_interval": interval}
-    for f in (trivial, aq):
-        say(f"  {f['name']:<17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms  {f['answers_per_s']} answers/s  "
-            f"errors {f['errors']}" + (f"  wrong answers {f['wrong_answers']}" if "wrong_answers" in f else ""))
-    say(f"  AQ/trivial: throughput {share:.0%} (target ≥ {TARGET_THROUGHPUT_SHARE:.0%}), "
-        f"p95 {p95_ratio:.2f}× (target ≤ {TARGET_P95_RATIO}×): {'met' if meets else 'NOT met'}"
-        + (f"; round by round {min(ratio['round_shares']):.0%}-{max(ratio['round_shares']):.0%}"
-           if len(ratio["round_shares"]) > 1 else ""))
-    if interval:
-        inside = interval[0] < TARGET_THROUGHPUT_SHARE <= interval[1]
-        say(f"  throughput share, 90% interval over the rounds: {interval[0]:.0%}-{interval[1]:.0%}"
-            + ("; the target lies inside it, so this run cannot settle it (more rounds narrow it: --load-rounds)"
-               if inside else ""))
+    _say_figures(say, trivial, aq, ratio, share, p95_ratio)
     return [trivial, aq, ratio]
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import PROJECT_ROOT, Settings, get_settings
+from ..indexing import framing_judge_for
 from .datasets import CHECK_THRESHOLDS, DatasetError, load_answers, load_dataset, merge_checks
 from .judges import make_llm_judge
 from .report import write_report
@@ -93,7 +94,8 @@ def _run(dataset, backend, answers, baseline, settings, service, llm_judge, prog
             data = merge_checks(data, load_dataset(_locate(dataset, "dataset")))
         chunks, glossary = _corpus(settings)
         emb = default_embeddings(settings) if any(c.key_points for c in data.cases) else None
-        cases = run_answers(data, k=settings.k, chunks=chunks, glossary=glossary, llm_judge=judge, console=progress_console,
+        cases = run_answers(data, k=settings.k, framing=framing_judge_for(settings), chunks=chunks, glossary=glossary,
+                            llm_judge=judge, console=progress_console,
                             embeddings=emb, corpus_dir=settings.corpus_dir)
         result = RunResult(data, "answers", "answers-file", settings.k, cases, llm_judge=judge is not None)
     else:
@@ -117,7 +119,7 @@ def _run(dataset, backend, answers, baseline, settings, service, llm_judge, prog
     if base is not None:
         result.baseline = str(baseline)
         result.regressions, result.improvements = compare(result, base)
-    result.judge_self_test = run_self_tests()
+    result.judge_self_test = run_self_tests(framing_judge_for(settings))
     result.summary = summarise(result)
     result.summary["judge_self_test"] = _brief_self_test(result.judge_self_test)
     return result

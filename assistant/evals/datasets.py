@@ -4,7 +4,8 @@ A dataset is YAML (`description`, `thresholds`, `cases`) or JSONL (one case per 
 line holding only `thresholds` / `description`). An answers file is JSONL (or YAML) of pre-recorded
 answers: `id`, `question`, `answer`, optional `sources`, plus any case check field; unknown fields
 are ignored there. Anything wrong with a file (binary, invalid UTF-8, bad YAML/JSON, wrong types,
-too big) raises `DatasetError` naming the file, the line and the field, never a traceback.
+too big) raises `DatasetError` naming the file, the line and the field, never a traceback. This
+module reads and parses the files; what each case field must hold is evals.dataset_schema.
 """
 
 from __future__ import annotations
@@ -35,18 +36,6 @@ DEFAULT_THRESHOLDS = {
     "retrieval_recall_at_k": 0.8,
     "forbidden": 1.0,
 }
-
-CASE_FIELDS = ("id", "question", "turns", "tags", "framing", "terms_any", "terms_all", "gold_sections", "scope",
-               "forbidden", "note", "notes", "article", "split", "kind", "key_points", "lead_any", "covered")
-ANSWER_FIELDS = ("answer", "sources", "backend")
-SOURCE_FIELDS = ("id", "title", "section", "excerpt", "text", "question", "score")
-FRAMING_VALUES = ("felt",)
-SCOPE_VALUES = ("in", "out")
-# Helpfulness fields: the article a case needs (`seed`: any corpus, `none`: no article), the split, the kind.
-SPLIT_VALUES = ("tune", "heldout")
-KIND_VALUES = ("yes_no", "definition", "how_to", "why", "feel_good", "feel_bad", "comparison", "two_part", "about_aq",
-               "other")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
 class DatasetError(ValueError):
@@ -265,7 +254,7 @@ def _parse_jsonl(path: Path, text: str) -> tuple[list[tuple[int, dict]], dict]:
     return rows, header
 
 
-# --- validation --------------------------------------------------------------------------------
+# --- value checks (the case fields that use them: evals.dataset_schema) ------------------------
 
 def _type(value) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
@@ -294,130 +283,6 @@ def _strings(value, path, line, name) -> list[str]:
     return [_string(v, path, line, f"{name}[{i}]", limit=2000) for i, v in enumerate(value)]
 
 
-def _thresholds(value, path, line, *, default: dict[str, float]) -> dict[str, float]:
-    if value is None:
-        return dict(default)
-    if not isinstance(value, dict):
-        raise DatasetError(f"must be a mapping of check name to pass rate, got {_type(value)}", path, line, "thresholds")
-    out: dict[str, float] = {}
-    for key, rate in value.items():
-        name = f"thresholds.{key}"
-        if not isinstance(key, str) or not (key in CHECK_THRESHOLDS or _RETRIEVAL_THRESHOLD.match(key)):
-            known = ", ".join(CHECK_THRESHOLDS) + ", recall_at_K, hit_rate_at_K, mrr"
-            raise DatasetError(f"unknown threshold (known: {known})", path, line, name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != rate:
-            raise DatasetError(f"must be a number from 0 to 1, got {_type(rate)}", path, line, name)
-        if not 0 <= rate <= 1:
-            raise DatasetError(f"must be from 0 to 1, got {rate}", path, line, name)
-        out[key] = float(rate)
-    return out
-
-
-def _sources(value, path, line) -> list[Source] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise DatasetError(f"must be a list of source objects, got {_type(value)}", path, line, "sources")
-    if len(value) > MAX_LIST_ITEMS:
-        raise DatasetError(f"has too many items ({len(value)})", path, line, "sources")
-    out = []
-    for i, src in enumerate(value):
-        name = f"sources[{i}]"
-        if not isinstance(src, dict):
-            raise DatasetError(f"must be an object with id/section/excerpt, got {_type(src)}", path, line, name)
-        kw = {}
-        for key in ("id", "title", "section", "excerpt", "text", "question"):
-            if key in src and src[key] is not None:
-                v = src[key]
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and key == "id":
-                    v = str(v)
-                kw[key] = _string(v, path, line, f"{name}.{key}", limit=MAX_TEXT_CHARS, empty_ok=True)
-        score = src.get("score")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise DatasetError(f"must be a number, got {_type(score)}", path, line, f"{name}.score")
-        out.append(Source(score=float(score) if score is not None else None, **kw))
-    return out
-
-
-def _case(obj, path: Path, line: int | None, field_lines: dict[str, int], *, answers: bool) -> Case:
-    def at(name: str) -> int | None:
-        return field_lines.get(name, line)
-
-    if not isinstance(obj, dict):
-        raise DatasetError(f"each case must be a mapping, got {_type(obj)}", path, line)
-    if not answers:
-        unknown = [k for k in obj if k not in CASE_FIELDS]
-        if unknown:
-            k = unknown[0]
-            raise DatasetError(f"unknown field (known: {', '.join(f for f in CASE_FIELDS if not f.startswith('note'))})", path, at(str(k)), str(k))
-    if "id" not in obj:
-        raise DatasetError("missing", path, line, "id")
-    case_id = obj["id"]
-    if isinstance(case_id, int) and not isinstance(case_id, bool):
-        case_id = str(case_id)
-    case_id = _string(case_id, path, at("id"), "id", limit=200)
-
-    question, turns = obj.get("question"), obj.get("turns")
-    if question is not None and turns is not None:
-        raise DatasetError("give either question or turns, not both", path, at("turns"), "turns")
-    if turns is not None:
-        if not isinstance(turns, list) or not turns:
-            raise DatasetError(f"must be a non-empty list of strings, got {_type(turns)}", path, at("turns"), "turns")
-        if len(turns) > MAX_TURNS:
-            raise DatasetError(f"has too many turns ({len(turns)}; at most {MAX_TURNS})", path, at("turns"), "turns")
-        turns = [_string(t, path, at("turns"), f"turns[{i}]") for i, t in enumerate(turns)]
-    elif question is not None:
-        turns = [_string(question, path, at("question"), "question")]
-    else:
-        raise DatasetError("missing (give question, or turns for a multi-turn case)", path, line, "question")
-
-    framing = obj.get("framing")
-    if framing is not None and framing not in FRAMING_VALUES:
-        raise DatasetError(f"must be one of {', '.join(FRAMING_VALUES)}, got {framing!r}"[:200], path, at("framing"), "framing")
-    scope = obj.get("scope")
-    if scope is not None and scope not in SCOPE_VALUES:
-        raise DatasetError(f"must be one of {', '.join(SCOPE_VALUES)}, got {scope!r}"[:200], path, at("scope"), "scope")
-
-    forbidden = _strings(obj.get("forbidden"), path, at("forbidden"), "forbidden")
-    for i, pattern in enumerate(forbidden):
-        try:
-            re.compile(pattern)
-        except (re.error, RecursionError, OverflowError) as exc:
-            raise DatasetError(f"is not a valid regex: {exc}", path, at("forbidden"), f"forbidden[{i}]") from None
-
-    helpful = _helpfulness_fields(obj, path, at)
-    case = Case(
-        id=case_id,
-        turns=turns,
-        tags=_strings(obj.get("tags"), path, at("tags"), "tags"),
-        framing=framing,
-        terms_any=_strings(obj.get("terms_any"), path, at("terms_any"), "terms_any"),
-        terms_all=_strings(obj.get("terms_all"), path, at("terms_all"), "terms_all"),
-        gold_sections=_strings(obj.get("gold_sections"), path, at("gold_sections"), "gold_sections"),
-        scope=scope,
-        forbidden=forbidden,
-        line=line,
-        **helpful,
-    )
-    if answers:
-        if "answer" not in obj:
-            raise DatasetError("missing", path, line, "answer")
-        case.answer = _string(obj["answer"], path, at("answer"), "answer", limit=MAX_TEXT_CHARS, empty_ok=True)
-        case.sources = _sources(obj.get("sources"), path, at("sources"))
-        backend = obj.get("backend")
-        case.backend = _string(backend, path, at("backend"), "backend", limit=200) if backend is not None else None
-    return case
-
-
-def _choice(obj, name, values, path, at) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or value not in values:
-        raise DatasetError(f"must be one of {', '.join(values)}, got {value!r}"[:300], path, at(name), name)
-    return value
-
-
 def _key_points(value, path, line) -> list[list[str]]:
     """A list of points; each point a list of alternative phrases (a bare string is one alternative)."""
     if value is None:
@@ -438,45 +303,21 @@ def _key_points(value, path, line) -> list[list[str]]:
     return points
 
 
-def _helpfulness_fields(obj: dict, path, at) -> dict:
-    out: dict = {}
-    article = obj.get("article")
-    if article is not None and (not isinstance(article, str) or not _SLUG.match(article)):
-        raise DatasetError(f"must be a corpus slug (lowercase letters, digits, hyphens), 'seed' or 'none', got {article!r}"[:300],
-                           path, at("article"), "article")
-    out["article"] = article
-    out["split"] = _choice(obj, "split", SPLIT_VALUES, path, at)
-    out["kind"] = _choice(obj, "kind", KIND_VALUES, path, at)
-    covered = obj.get("covered")
-    if covered is not None and not isinstance(covered, bool):
-        raise DatasetError(f"must be true or false, got {_type(covered)}", path, at("covered"), "covered")
-    out["covered"] = covered
-    out["key_points"] = _key_points(obj.get("key_points"), path, at("key_points"))
-    out["lead_any"] = _strings(obj.get("lead_any"), path, at("lead_any"), "lead_any")
-    return out
-
-
-def _check_unique(cases: list[Case], path: Path) -> None:
-    seen: dict[str, int | None] = {}
-    for c in cases:
-        if c.id in seen:
-            first = f" (first at line {seen[c.id]})" if seen[c.id] else ""
-            raise DatasetError(f"duplicate id {c.id!r}{first}", path, c.line, "id")
-        seen[c.id] = c.line
-
-
 def _load(path: Path, *, answers: bool) -> Dataset:
+    # Imported here: the schema is built on this module's DatasetError, Case and value checks.
+    from .dataset_schema import check_unique, parse_case, parse_thresholds
+
     path = Path(path)
     text = _read_text(path)
     default = dict(DEFAULT_THRESHOLDS)
     if _is_jsonl(path, text):
         rows, header = _parse_jsonl(path, text)
         hline = header.get("_line")
-        thresholds = _thresholds(header.get("thresholds"), path, hline, default=default)
+        thresholds = parse_thresholds(header.get("thresholds"), path, hline, default=default)
         description = header.get("description", "")
         if not isinstance(description, str):
             raise DatasetError(f"must be a string, got {_type(description)}", path, hline, "description")
-        cases = [_case(obj, path, n, {}, answers=answers) for n, obj in rows]
+        cases = [parse_case(obj, path, n, {}, answers=answers) for n, obj in rows]
     else:
         data, case_lines, field_lines = _parse_yaml(path, text)
         if isinstance(data, list):
@@ -490,17 +331,17 @@ def _load(path: Path, *, answers: bool) -> Dataset:
             raise DatasetError(f"must be a list of cases, got {_type(raw_cases)}", path, None, "cases")
         if len(raw_cases) > MAX_CASES:
             raise DatasetError(f"too many cases ({len(raw_cases)}; at most {MAX_CASES})", path, None, "cases")
-        thresholds = _thresholds(data.get("thresholds"), path, None, default=default)
+        thresholds = parse_thresholds(data.get("thresholds"), path, None, default=default)
         description = data.get("description", "") or ""
         if not isinstance(description, str):
             raise DatasetError(f"must be a string, got {_type(description)}", path, None, "description")
         cases = []
         for n, obj in enumerate(raw_cases):
             lines = {k: v for (i, k), v in field_lines.items() if i == n}
-            cases.append(_case(obj, path, case_lines.get(n), lines, answers=answers))
+            cases.append(parse_case(obj, path, case_lines.get(n), lines, answers=answers))
     if not cases:
         raise DatasetError("has no cases", path)
-    _check_unique(cases, path)
+    check_unique(cases, path)
     return Dataset(path, description.strip(), thresholds, cases, kind="answers" if answers else "dataset")
 
 

@@ -170,10 +170,11 @@ def subject_words(question: str) -> list[str]:
 
 
 def _felt_words() -> re.Pattern:
-    """Words that say how sprinting feels: "feel" and the doctrine's stance words (corpus data)."""
-    from ..doctrine import load
+    """Words that say how sprinting feels: "feel" and the corpus doctrine's stance words (corpus data)."""
+    from ..config import Settings
+    from ..indexing import doctrine_for
 
-    d = load()
+    d = doctrine_for(Settings())
     return re.compile(rf"\b(?:feel\w*|felt)\b|{d.improving.pattern}|{d.disrupted.pattern}", re.I)
 
 
@@ -189,10 +190,9 @@ def _sides() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
     """How improving and disrupted sprinting are described (the doctrine's stance words), and the
     AQ terms (the glossary's): corpus data, read once."""
     from ..config import Settings
-    from ..doctrine import load
-    from ..indexing import glossary_for
+    from ..indexing import doctrine_for, glossary_for
 
-    d = load()
+    d = doctrine_for(Settings())
     names = [t.term for t in glossary_for(Settings())]
     names = [re.escape(n).replace("\\-", "[- ]") for n in names + ["sprint-system"]]
     return d.improving, d.disrupted, re.compile(r"\b(?:" + "|".join(names) + r")\b", re.I)

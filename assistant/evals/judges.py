@@ -2,9 +2,10 @@
 
 `uncertain` means the judge could not decide; it never counts as a pass anywhere in the evals.
 
-Deterministic and offline: framing (the doctrine guard), terms, grounding, retrieval, scope,
-forbidden. Optional: an LLM judge through an OpenAI-compatible endpoint, off unless configured
-(`AQ_EVAL_LLM_JUDGE=1`), JSON output at temperature 0, cached on disk by model and prompt hash.
+Deterministic and offline: framing (the doctrine guard), grounding, scope, forbidden; the terms
+and retrieval judges have modules of their own (evals.terms_judge, evals.retrieval_judge). Optional:
+an LLM judge through an OpenAI-compatible endpoint, off unless configured (`AQ_EVAL_LLM_JUDGE=1`),
+JSON output at temperature 0, cached on disk by model and prompt hash.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..embeddings import cosine
-from ..guard import judge_framing
+from ..guard import FramingJudge
 from ..retrieval import tokenize
 from ..text import CITATION_MARK, split_sentences
 from .datasets import Source
@@ -79,9 +80,10 @@ def _plain(text: str) -> str:
 
 # --- framing ------------------------------------------------------------------------------------
 
-def judge_framing_check(answer: str, trace: list[dict] | None = None) -> CheckResult:
-    """Coordination framed as felt, never as a cause of speed: assistant.guard, sentence by sentence."""
-    verdict = judge_framing(answer)
+def judge_framing_check(answer: str, framing: FramingJudge, trace: list[dict] | None = None) -> CheckResult:
+    """Coordination framed as felt, never as a cause of speed: the corpus's framing judge (assistant.guard),
+    sentence by sentence."""
+    verdict = framing.judge_framing(answer)
     evidence = []
     for s in verdict.sentences:
         if s.label == "causal":
@@ -100,49 +102,6 @@ def judge_framing_check(answer: str, trace: list[dict] | None = None) -> CheckRe
     labels = {"causal": causal, "felt": sum(s.label == "felt" for s in verdict.sentences),
               "neutral": sum(s.label == "neutral" for s in verdict.sentences)}
     return CheckResult("framing", verdict.verdict, score, evidence, {"sentences": n, **labels})
-
-
-# --- terms --------------------------------------------------------------------------------------
-
-def _norm_terms(text: str) -> str:
-    text = text.lower().replace("’", "'").replace("‘", "'")
-    text = re.sub(r"[*_`]+", " ", text)
-    return re.sub(r"[\s\-‐‑–_/]+", " ", text)
-
-
-def _term_rx(term: str) -> re.Pattern:
-    words = _norm_terms(term).strip()
-    return re.compile(r"(?<![a-z0-9])" + re.escape(words) + r"s?(?![a-z0-9])")
-
-
-def find_term(term: str, text: str) -> str | None:
-    """The span of `term` in `text` (hyphen/space/case-insensitive), or None."""
-    norm = _norm_terms(text)
-    m = _term_rx(term).search(norm)
-    return m.group(0) if m else None
-
-
-def judge_terms(answer: str, terms_any: list[str], terms_all: list[str]) -> CheckResult:
-    """terms_any: at least one appears; terms_all: every one appears."""
-    found_any = [t for t in terms_any if find_term(t, answer)]
-    found_all = [t for t in terms_all if find_term(t, answer)]
-    missing_all = [t for t in terms_all if t not in found_all]
-    any_ok = not terms_any or bool(found_any)
-    ok = any_ok and not missing_all
-    parts = []
-    if terms_any:
-        parts.append(1.0 if found_any else 0.0)
-    if terms_all:
-        parts.append(len(found_all) / len(terms_all))
-    score = sum(parts) / len(parts) if parts else 1.0
-    evidence = []
-    if terms_any and not found_any:
-        evidence.append({"missing_any": terms_any, "detail": "none of terms_any appears"})
-    if missing_all:
-        evidence.append({"missing_all": missing_all, "detail": "terms_all not all present"})
-    if found_any or found_all:
-        evidence.append({"found": list(dict.fromkeys(found_any + found_all))})
-    return CheckResult("terms", PASS if ok else FAIL, score, evidence)
 
 
 # --- grounding ----------------------------------------------------------------------------------
@@ -250,60 +209,6 @@ def judge_grounding(answer: str, sources: list[Source] | None, embeddings=None, 
                        {"sentences": len(rows), "considered": len(considered), "supported": len(supported)})
 
 
-# --- retrieval ----------------------------------------------------------------------------------
-
-_QUOTES = re.compile(r"[\"'“”‘’«»„`]")
-
-
-def norm_section(text: str) -> str:
-    """Case-insensitive, quotes removed, whitespace collapsed, trailing ?/. dropped."""
-    text = _QUOTES.sub("", text or "").lower()
-    return re.sub(r"\s+", " ", text).strip().rstrip("?.! ").strip()
-
-
-FAQ_SECTION = "frequently asked questions"
-
-
-def gold_matches(gold: str, source: Source) -> bool:
-    """`FAQ: <question>` matches the FAQ chunk with that question; `Frequently Asked Questions` any FAQ chunk."""
-    g = norm_section(gold)
-    if g.startswith("faq:"):
-        q = norm_section(g[4:])
-        return bool(source.question) and norm_section(source.question) == q
-    if g == FAQ_SECTION:
-        return bool(source.question) or norm_section(source.section) == FAQ_SECTION
-    return norm_section(source.section) == g
-
-
-def retrieval_metrics(gold_sections: list[str], hits: list[Source], k: int) -> dict:
-    golds = list(dict.fromkeys(gold_sections))
-    top = hits[:k]
-    found = [g for g in golds if any(gold_matches(g, h) for h in top)]
-    rank = next((n for n, h in enumerate(hits, 1) if any(gold_matches(g, h) for g in golds)), None)
-    return {
-        "k": k,
-        "recall": len(found) / len(golds) if golds else 0.0,
-        "hit": bool(found),
-        "mrr": 1.0 / rank if rank else 0.0,
-        "first_rank": rank,
-        "found": found,
-        "missed": [g for g in golds if g not in found],
-    }
-
-
-def judge_retrieval(gold_sections: list[str], hits: list[Source] | None, k: int) -> CheckResult:
-    """Recall@k and MRR of the gold sections; the check passes when a gold section is in the top k."""
-    if hits is None:
-        return CheckResult("retrieval", UNCERTAIN, None, [{"detail": "no retrieval results recorded"}])
-    m = retrieval_metrics(gold_sections, hits, k)
-    evidence = [{"rank": n, "chunk_id": h.id, "section": h.section, "question": h.question,
-                 "gold": any(gold_matches(g, h) for g in gold_sections)} for n, h in enumerate(hits[:k], 1)]
-    if m["missed"]:
-        evidence.append({"missed": m["missed"]})
-    return CheckResult("retrieval", PASS if m["hit"] else FAIL, m["recall"], evidence,
-                       {"recall_at_k": round(m["recall"], 4), "mrr": round(m["mrr"], 4), "k": k, "first_rank": m["first_rank"]})
-
-
 # --- scope --------------------------------------------------------------------------------------
 
 _REFUSAL = [
@@ -384,11 +289,9 @@ def judge_forbidden(answer: str, patterns: list[str], trace: list[dict] | None =
 
 # --- optional LLM judge -------------------------------------------------------------------------
 
-def llm_system() -> str:
-    """The LLM judge's instructions, with AQ's doctrine statement from corpus/doctrine.yaml."""
-    from ..doctrine import load
-
-    return (f"You grade answers from AQ Coach, a sprint-coaching assistant. {load().statement} "
+def llm_system(statement: str) -> str:
+    """The LLM judge's instructions, with the corpus's doctrine statement (its doctrine.yaml)."""
+    return (f"You grade answers from AQ Coach, a sprint-coaching assistant. {statement} "
             "Reply with one JSON object and nothing else.")
 LLM_TEMPLATE = """Question: {question}
 
@@ -434,8 +337,9 @@ class LLMJudge:
 
     name = "llm"
 
-    def __init__(self, chat_model, model_name: str, cache_dir: Path | None) -> None:
+    def __init__(self, chat_model, model_name: str, cache_dir: Path | None, statement: str) -> None:
         self.chat_model = chat_model
+        self.system = llm_system(statement)
         self.model_name = model_name
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.calls = 0          # model calls made (cache misses)
@@ -448,7 +352,7 @@ class LLMJudge:
     def _cache_path(self, prompt: str) -> Path | None:
         if not self.cache_dir:
             return None
-        digest = hashlib.sha256(f"{self.model_name}\x00{llm_system()}\x00{prompt}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self.model_name}\x00{self.system}\x00{prompt}".encode()).hexdigest()
         safe_model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.model_name)[:80] or "model"
         return self.cache_dir / safe_model / f"{digest}.json"
 
@@ -464,7 +368,7 @@ class LLMJudge:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         self.calls += 1
-        reply = self.chat_model.invoke([SystemMessage(llm_system()), HumanMessage(prompt)])
+        reply = self.chat_model.invoke([SystemMessage(self.system), HumanMessage(prompt)])
         text = reply.content if hasattr(reply, "content") else str(reply)
         if not isinstance(text, str):
             text = json.dumps(text)
@@ -518,4 +422,6 @@ def make_llm_judge(settings, enabled: bool | None = None) -> LLMJudge | None:
     chat = ChatOpenAI(model=settings.openai_model, base_url=settings.openai_base_url, api_key=key or "not-needed",
                       temperature=0, timeout=settings.llm_timeout_s, max_retries=settings.llm_max_retries)
     chat = chat.bind(response_format={"type": "json_object"})
-    return LLMJudge(chat, settings.openai_model, Path(settings.data_dir) / "eval-cache")
+    from ..indexing import doctrine_for
+
+    return LLMJudge(chat, settings.openai_model, Path(settings.data_dir) / "eval-cache", doctrine_for(settings).statement)

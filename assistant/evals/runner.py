@@ -8,27 +8,31 @@ Three modes:
 
 A case's verdict is fail if any check fails, uncertain if none fails but one is uncertain, else
 pass. `uncertain` is never a pass: pass rates count passes only.
+
+Beside it: evals.case_checks picks a case's checks, evals.answer_sources gathers the passages an
+answer is judged against, and evals.summary_tables computes the tables `summarise` puts together.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import helpfulness, judges
+from . import judges, retrieval_judge
+from .answer_sources import RecordingSearcher, chunks_by_id, glossary_sources, hit_source, resolve_sources
+from .case_checks import judge_case
 from .datasets import Case, Dataset, DatasetError, Source
 from .judges import FAIL, PASS, UNCERTAIN, CheckResult
+from .summary_tables import check_rows, helpfulness_failures, pass_rate, retrieval_summary, split_summary, tag_summary, threshold_rows
 
-HELPFULNESS_CHECKS = ("key_points", "lead", "no_repeat", "honest_gap", "false_gap", "length")
-CHECK_ORDER = ("framing", "terms", "grounding", "scope", "retrieval", "forbidden", "llm") + HELPFULNESS_CHECKS
-_THRESHOLD_CHECK = {"framing": "framing", "terms": "terms", "grounding": "grounding", "scope": "scope",
-                    "retrieval_recall_at_k": "retrieval", "forbidden": "forbidden", "llm": "llm",
-                    **{name: name for name in HELPFULNESS_CHECKS}}
+if TYPE_CHECKING:
+    from ..guard import FramingJudge
+
 SKIPPED = "skipped"             # a case whose article is not in the corpus: not run, not counted
 
 
@@ -116,48 +120,6 @@ class RunResult:
         }
 
 
-# --- judging one answer -------------------------------------------------------------------------
-
-def judge_case(case: Case, answer: str, *, sources: list[Source] | None, hits: list[Source] | None, k: int,
-               trace: list[dict] | None = None, service_scope: str = "", llm_judge=None, embeddings=None) -> list[CheckResult]:
-    """Every check that applies to this case; framing applies to every answer."""
-    checks = [judges.judge_framing_check(answer, trace)]
-    if case.terms_any or case.terms_all:
-        checks.append(judges.judge_terms(answer, case.terms_any, case.terms_all))
-    if not case.expects_refusal and case.kind != "greeting":  # a greeting's reply cites nothing, by design
-        checks.append(judges.judge_grounding(answer, sources, embeddings=embeddings, trace=trace))
-    if case.covered is not False:  # an uncovered topic is judged by honest_gap: admitting it is right there
-        checks.append(judges.judge_scope(answer, case.expects_refusal, service_scope or None))
-    if case.gold_sections and not case.expects_refusal:
-        checks.append(judges.judge_retrieval(case.gold_sections, hits, k))
-    if case.forbidden:
-        checks.append(judges.judge_forbidden(answer, case.forbidden, trace))
-    if llm_judge is not None:
-        checks.append(llm_judge.judge(case.question, answer, sources, case.expects_refusal))
-    checks += helpfulness_checks(case, answer, embeddings)
-    return checks
-
-
-def helpfulness_checks(case: Case, answer: str, embeddings=None) -> list[CheckResult]:
-    """no_repeat and length on every in-scope case; key_points, lead, honest_gap where the case has the fields."""
-    if case.expects_refusal:
-        return []
-    checks = []
-    if case.key_points:
-        checks.append(helpfulness.judge_key_points(answer, case.key_points, embeddings))
-    if case.lead_any or case.kind or case.covered is False:
-        checks.append(helpfulness.judge_lead(answer, case.question, case.lead_any, case.kind, case.covered,
-                                             case.lead_terms))
-    if case.covered is True:
-        checks.append(helpfulness.judge_false_gap(answer))
-    checks.append(helpfulness.judge_no_repeat(answer))
-    gap = helpfulness.judge_honest_gap(answer, case.covered)
-    if gap is not None:
-        checks.append(gap)
-    checks.append(helpfulness.judge_length(answer))
-    return checks
-
-
 # --- which cases can run ------------------------------------------------------------------------
 
 ANY_CORPUS, NO_ARTICLE = "seed", "none"
@@ -200,58 +162,6 @@ def default_embeddings(settings, searcher=None):
         return None
 
 
-# --- the service's retrieval, recorded ----------------------------------------------------------
-
-class _RecordingSearcher:
-    """Wraps the service's searcher to keep every hit it returns while one answer is made.
-
-    The service may search more than once per answer (the athlete's question, then the passages AQ
-    wrote for doctrine or training questions); all of them, in order and without repeats, are what
-    the answer was composed from.
-    """
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-        self.hits: list = []
-        self.queries: list[str] = []
-
-    @property
-    def version(self):
-        # No index version: the service then never answers a search from its own cache, so every
-        # passage it retrieves passes through here and is counted.
-        return None
-
-    def reset(self) -> None:
-        self.hits, self.queries = [], []
-
-    def search(self, query, k=None):
-        hits = self._inner.search(query, k)
-        self.queries.append(query)
-        seen = {h.id for h in self.hits}
-        self.hits += [h for h in hits if h.id not in seen]
-        return hits
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-def _hit_source(hit) -> Source:
-    return Source(id=str(hit.id), section=str(hit.section), question=str(getattr(hit, "question", "") or ""),
-                  excerpt=str(getattr(hit, "excerpt", "") or ""), text=str(getattr(hit, "text", "") or ""),
-                  title=str(getattr(hit, "title", "") or ""), score=getattr(hit, "score", None))
-
-
-def _glossary_sources(glossary, text: str) -> list[Source]:
-    """Glossary definitions of the AQ terms an answer names: part of the corpus every backend is given."""
-    if glossary is None:
-        return []
-    out = []
-    for term in glossary.terms_in(text):
-        out.append(Source(id=f"glossary:{term.term}", section="Glossary", excerpt=term.definition[:240],
-                          text=f"{term.term}: {term.definition}"))
-    return out
-
-
 # --- runners ------------------------------------------------------------------------------------
 
 def _progress(console, total: int, label: str):
@@ -286,10 +196,10 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
     corpus_dir = getattr(service.settings, "corpus_dir", None)
     if embeddings is None and _needs_embeddings(dataset):
         embeddings = default_embeddings(service.settings, service.searcher)
-    recorder = _RecordingSearcher(service.searcher)
+    recorder = RecordingSearcher(service.searcher)
     service.searcher = recorder
     glossary = getattr(service, "glossary", None)
-    chunk_texts = _chunks_by_id(service.settings)
+    chunk_texts = chunks_by_id(service.settings)
 
     def one(case: Case) -> CaseResult:
         reason = missing_article(case, corpus_dir)
@@ -310,7 +220,7 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
             check = CheckResult("framing", UNCERTAIN, None, [{"detail": f"no answer: {exc}"}])
             return CaseResult(case.id, case.turns, "", case.tags, FAIL, [check, CheckResult("error", FAIL, 0.0, [{"detail": str(exc)}])],
                               backend or "", error=str(exc), seconds=time.perf_counter() - started)
-        hits = [_hit_source(h) for h in recorder.hits]
+        hits = [hit_source(h) for h in recorder.hits]
         by_id = {h.id: h for h in hits}
         sources = []
         for s in answer.sources:
@@ -320,9 +230,9 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
                                   text=text, title=s.title, score=s.score))
         # A source the service took from its own cache of fixed searches was retrieved too.
         hits += [src for src in sources if src.id not in by_id]
-        grounding_sources = sources + _glossary_sources(glossary, answer.text)
+        grounding_sources = sources + glossary_sources(glossary, answer.text)
         # Retrieval is judged on every passage the service retrieved for the answer (k per search).
-        checks = judge_case(case, answer.text, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
+        checks = judge_case(case, answer.text, framing=service.framing, sources=grounding_sources, hits=hits if answer.scope == "in" else [],
                             k=max(k, len(hits)), trace=answer.trace, service_scope=answer.scope, llm_judge=llm_judge,
                             embeddings=embeddings)
         return CaseResult(case.id, case.turns, answer.text, case.tags, judges.combine(c.verdict for c in checks), checks,
@@ -335,67 +245,27 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
         service.searcher = recorder._inner
 
 
-def _chunks_by_id(settings) -> dict:
-    """The corpus chunks by id (full text for grounding); empty when the corpus cannot be read."""
-    try:
-        from ..indexing import corpus_chunks
-
-        chunks, _ = corpus_chunks(settings)
-        return {c.id: c for c in chunks}
-    except Exception:
-        return {}
-
-
 def run_retrieval(dataset: Dataset, searcher, k: int, console=None) -> list[CaseResult]:
     def one(case: Case) -> CaseResult:
         started = time.perf_counter()
-        hits = [_hit_source(h) for h in searcher.search(case.question, k)]
-        check = judges.judge_retrieval(case.gold_sections, hits, k)
+        hits = [hit_source(h) for h in searcher.search(case.question, k)]
+        check = retrieval_judge.judge_retrieval(case.gold_sections, hits, k)
         return CaseResult(case.id, case.turns, "", case.tags, check.verdict, [check], "retrieval", hits,
                           seconds=time.perf_counter() - started)
 
     return _loop(dataset.cases, console, "retrieval", one)
-
-
-def _norm_text(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower().replace("’", "'").replace("'", "")).strip()
-
-
-def resolve_sources(sources: list[Source] | None, chunks) -> list[Source] | None:
-    """Answers-file sources tied to the corpus chunk they quote, so grounding sees the whole chunk."""
-    if not sources or not chunks:
-        return sources
-    by_id = {c.id: c for c in chunks}
-    norm_chunks = [(c, _norm_text(c.text)) for c in chunks]
-    out = []
-    for s in sources:
-        chunk = by_id.get(s.id)
-        if chunk is None and (s.excerpt or s.text):
-            needle = _norm_text((s.text or s.excerpt).rstrip("…").rstrip("."))
-            if len(needle) >= 20:
-                matches = [c for c, n in norm_chunks if needle in n]
-                same = [c for c in matches if judges.norm_section(c.section) == judges.norm_section(s.section)
-                        or (s.question and judges.norm_section(c.question) == judges.norm_section(s.question))]
-                chunk = (same or matches or [None])[0]
-        if chunk is None:
-            out.append(s)
-            continue
-        out.append(Source(id=chunk.id, section=s.section or chunk.section, question=s.question or chunk.question,
-                          excerpt=s.excerpt, text=chunk.text, title=s.title or chunk.title, score=s.score))
-    return out
-
-
-def run_answers(dataset: Dataset, *, k: int, chunks=None, glossary=None, llm_judge=None, console=None,
+def run_answers(dataset: Dataset, *, k: int, framing: FramingJudge, chunks=None, glossary=None, llm_judge=None, console=None,
                 embeddings=None, corpus_dir=None) -> list[CaseResult]:
-    """Grade recorded answers; cases whose article is not in `corpus_dir` (when given) are skipped."""
+    """Grade recorded answers with the corpus's framing judge; cases whose article is not in `corpus_dir` (when
+    given) are skipped."""
     def one(case: Case) -> CaseResult:
         reason = missing_article(case, corpus_dir)
         if reason:
             return _skipped(case, reason)
         started = time.perf_counter()
         sources = resolve_sources(case.sources, chunks)
-        grounding_sources = (sources + _glossary_sources(glossary, case.answer or "")) if sources else sources
-        checks = judge_case(case, case.answer or "", sources=grounding_sources, hits=sources, k=k, llm_judge=llm_judge,
+        grounding_sources = (sources + glossary_sources(glossary, case.answer or "")) if sources else sources
+        checks = judge_case(case, case.answer or "", framing=framing, sources=grounding_sources, hits=sources, k=k, llm_judge=llm_judge,
                             embeddings=embeddings)
         return _tag(CaseResult(case.id, case.turns, case.answer or "", case.tags, judges.combine(c.verdict for c in checks),
                                checks, case.backend or "answers-file", sources or [], seconds=time.perf_counter() - started), case)
@@ -405,60 +275,19 @@ def run_answers(dataset: Dataset, *, k: int, chunks=None, glossary=None, llm_jud
 
 # --- summary ------------------------------------------------------------------------------------
 
-def _rate(passed: int, total: int) -> float | None:
-    return round(passed / total, 4) if total else None
-
-
-def _split_summary(cases: list[CaseResult]) -> dict:
-    """Per split (tune / heldout): case verdicts and each check's pass rate, reported separately."""
-    out: dict[str, dict] = {}
-    for split in sorted({r.split for r in cases if r.split}):
-        rows = [r for r in cases if r.split == split]
-        n = {v: sum(r.verdict == v for r in rows) for v in (PASS, FAIL, UNCERTAIN)}
-        checks = {}
-        for name in CHECK_ORDER:
-            applied = [c for r in rows for c in r.checks if c.name == name]
-            if applied:
-                passed = sum(c.verdict == PASS for c in applied)
-                checks[name] = {"applied": len(applied), "pass": passed, "pass_rate": _rate(passed, len(applied))}
-        out[split] = {"cases": len(rows), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
-                      "pass_rate": _rate(n[PASS], len(rows)), "checks": checks}
-    return out
-
-
-def _why(check: CheckResult) -> str:
-    """One line saying why a helpfulness check did not pass."""
-    ev = check.evidence or []
-    if check.name == "key_points":
-        missing = [e for e in ev if e.get("status") != "present"]
-        return "; ".join(f"{e['status']}: {e['point'][0]!r}" + (f" (best cosine {e['cosine']})" if "cosine" in e else "")
-                         for e in missing)[:400]
-    if check.name == "lead":
-        return "lead: " + " | ".join(ev[0].get("lead", []) if ev else [])[:400]
-    if check.name == "no_repeat":
-        return "; ".join(f"{e['sentence']!r} repeats {e['repeats']!r}" for e in ev)[:400]
-    return "; ".join(str(e.get("detail") or e.get("span") or "") for e in ev if e.get("detail") or e.get("span"))[:400]
-
-
-def _helpfulness_failures(cases: list[CaseResult]) -> list[dict]:
-    """Each helpfulness check that did not pass: which case, which split, why."""
-    return [{"id": r.id, "split": r.split, "check": c.name, "verdict": c.verdict, "why": _why(c)}
-            for r in cases for c in r.checks if c.name in HELPFULNESS_CHECKS and c.verdict != PASS]
-
-
 def summarise(result: RunResult) -> dict:
     ds = result.dataset
     skipped = [r for r in result.cases if r.verdict == SKIPPED]
     cases = [r for r in result.cases if r.verdict != SKIPPED]
     counts = {v: sum(c.verdict == v for c in cases) for v in (PASS, FAIL, UNCERTAIN)}
-    checks = _check_rows(cases)
-    splits = _split_summary(cases)
+    checks = check_rows(cases)
+    splits = split_summary(cases)
     for name, row in checks.items():
         row["splits"] = {sp: v["checks"][name] for sp, v in splits.items() if name in v["checks"]}
 
-    retrieval = _retrieval_summary(cases, result.k)
-    thresholds = _thresholds(ds.thresholds, checks, retrieval, result.k)
-    tags = _tag_summary(cases)
+    retrieval = retrieval_summary(cases, result.k)
+    thresholds = threshold_rows(ds.thresholds, checks, retrieval, result.k)
+    tags = tag_summary(cases)
 
     failed_thresholds = [k for k, t in thresholds.items() if t["status"] == "failed"]
     framing_failures = [r.id for r in cases for c in r.checks if c.name == "framing" and c.verdict == FAIL]
@@ -475,14 +304,14 @@ def summarise(result: RunResult) -> dict:
         "passed": counts[PASS],
         "failed": counts[FAIL],
         "uncertain": counts[UNCERTAIN],
-        "pass_rate": _rate(counts[PASS], len(cases)),
+        "pass_rate": pass_rate(counts[PASS], len(cases)),
         "thresholds": thresholds,
         "failed_thresholds": failed_thresholds,
         "checks": checks,
         "retrieval": retrieval,
         "tags": tags,
         "splits": splits,
-        "helpfulness_failures": _helpfulness_failures(cases),
+        "helpfulness_failures": helpfulness_failures(cases),
         "framing_failures": framing_failures,
         "failed_cases": [r.id for r in cases if r.verdict == FAIL],
         "uncertain_cases": [r.id for r in cases if r.verdict == UNCERTAIN],
@@ -495,86 +324,6 @@ def summarise(result: RunResult) -> dict:
         summary["baseline"] = result.baseline
         summary["regressions"] = len(result.regressions)
     return summary
-
-
-
-def _check_rows(cases: list[CaseResult]) -> dict[str, dict]:
-    """Per check: how many cases it applied to, and its verdicts."""
-    checks: dict[str, dict] = {}
-    for name in CHECK_ORDER + tuple(sorted({c.name for r in cases for c in r.checks} - set(CHECK_ORDER))):
-        applied = [c for r in cases for c in r.checks if c.name == name]
-        if not applied:
-            continue
-        n = {v: sum(c.verdict == v for c in applied) for v in (PASS, FAIL, UNCERTAIN)}
-        checks[name] = {"applied": len(applied), "pass": n[PASS], "fail": n[FAIL], "uncertain": n[UNCERTAIN],
-                        "pass_rate": _rate(n[PASS], len(applied))}
-    return checks
-
-
-def _retrieval_summary(cases: list[CaseResult], k: int) -> dict | None:
-    retrieval = None
-    rows = [c for r in cases for c in r.checks if c.name == "retrieval" and c.detail]
-    if rows:
-        retrieval = {
-            "k": k,
-            "cases": len(rows),
-            "recall_at_k": round(sum(c.verdict == PASS for c in rows) / len(rows), 4),
-            "section_recall_at_k": round(sum(c.detail["recall_at_k"] for c in rows) / len(rows), 4),
-            "mrr": round(sum(c.detail["mrr"] for c in rows) / len(rows), 4),
-            "mean_retrieved": round(sum(c.detail["k"] for c in rows) / len(rows), 2),
-        }
-
-    return retrieval
-
-
-def _thresholds(required_by_key: dict, checks: dict[str, dict], retrieval: dict | None, k: int) -> dict[str, dict]:
-    """Each dataset threshold with the figure it gates and its status; each check row gets its threshold."""
-    thresholds: dict[str, dict] = {}
-    for key, required in required_by_key.items():
-        value, source = None, None
-        if key in _THRESHOLD_CHECK:
-            source = _THRESHOLD_CHECK[key]
-            value = checks.get(source, {}).get("pass_rate")
-        else:
-            m = re.match(r"^(recall_at_|hit_rate_at_)(\d+)$", key)
-            if retrieval and m and int(m.group(2)) == k:
-                source, value = "retrieval", retrieval["recall_at_k"]
-            elif retrieval and re.match(r"^(mrr(_at_\d+)?|retrieval_mrr)$", key):
-                source, value = "retrieval", retrieval["mrr"]
-        status = "n/a" if value is None else ("ok" if value >= required - 1e-9 else "failed")
-        thresholds[key] = {"threshold": required, "value": value, "check": source, "status": status}
-    for name, row in checks.items():
-        key = next((t for t, c in _THRESHOLD_CHECK.items() if c == name and t in thresholds), None)
-        if key is None and name == "retrieval":   # retrieval sets gate recall_at_K on this check
-            key = next((t for t, v in thresholds.items() if v["check"] == "retrieval" and t.startswith(("recall", "hit"))), None)
-        row["threshold"] = thresholds[key]["threshold"] if key else None
-        row["status"] = thresholds[key]["status"] if key else "no threshold"
-
-    return thresholds
-
-
-def _tag_summary(cases: list[CaseResult]) -> dict[str, dict]:
-    """Per tag: its cases' verdicts, and each check's pass rate among them."""
-    tags: dict[str, dict] = {}
-    for r in cases:
-        for tag in r.tags or ["(untagged)"]:
-            t = tags.setdefault(tag, {"cases": 0, "pass": 0, "fail": 0, "uncertain": 0})
-            t["cases"] += 1
-            t[r.verdict] += 1
-    for t in tags.values():
-        t["pass_rate"] = _rate(t["pass"], t["cases"])
-        t["checks"] = {}
-    for r in cases:
-        for tag in r.tags or ["(untagged)"]:
-            for c in r.checks:
-                row = tags[tag]["checks"].setdefault(c.name, {"applied": 0, "pass": 0})
-                row["applied"] += 1
-                row["pass"] += c.verdict == PASS
-    for t in tags.values():
-        for row in t["checks"].values():
-            row["pass_rate"] = _rate(row["pass"], row["applied"])
-
-    return tags
 
 
 # --- baseline -----------------------------------------------------------------------------------

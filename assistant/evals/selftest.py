@@ -17,13 +17,18 @@ Every eval report includes these figures.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..config import PROJECT_ROOT
 from . import judges
 from .datasets import Source
+
+if TYPE_CHECKING:
+    from ..guard import FramingJudge
 
 JUDGES_DIR = PROJECT_ROOT / "evals" / "judges"
 
@@ -72,24 +77,22 @@ def score(rows: list[tuple[str, str, str]], positive: str, *, uncertain_is_error
     }
 
 
-def framing_self_test(path: Path | None = None) -> dict:
+def framing_self_test(framing: FramingJudge, path: Path | None = None) -> dict:
     path = path or JUDGES_DIR / "framing_labelled.yaml"
     rows = []
     for item in _load(path, "items"):
-        v = judges.judge_framing(str(item.get("text", "")))
+        v = framing.judge_framing(str(item.get("text", "")))
         pred = {"fail": "causal", "pass": "felt", "uncertain": "uncertain"}[v.verdict]
         rows.append((str(item.get("id")), str(item.get("label")), pred))
     return {"file": _rel(path), "level": "answer", **score(rows, "causal")}
 
 
-def framing_sentences_self_test(path: Path | None = None) -> dict:
-    from ..guard import judge_sentence
-
+def framing_sentences_self_test(framing: FramingJudge, path: Path | None = None) -> dict:
     path = path or JUDGES_DIR / "framing_sentences.yaml"
     rows = []
     for n, item in enumerate(_load(path, "sentences"), 1):
         label = str(item.get("label"))
-        pred = judge_sentence(str(item.get("text", ""))).label
+        pred = framing.judge_sentence(str(item.get("text", ""))).label
         rows.append((str(item.get("id", f"s{n}")), "causal" if label == "causal" else "other",
                      "causal" if pred == "causal" else "other"))
     return {"file": _rel(path), "level": "sentence", **score(rows, "causal")}
@@ -231,10 +234,12 @@ def lead_self_test(path: Path | None = None) -> dict:
     return out
 
 
-def run_self_tests() -> dict:
-    """Every judge self-test; a missing or unreadable labelled file is reported, never raised."""
+def run_self_tests(framing: FramingJudge) -> dict:
+    """Every judge self-test (the framing ones with the corpus's judge); a missing or unreadable labelled
+    file is reported, never raised."""
     out = {}
-    for name, fn in (("framing", framing_self_test), ("framing_sentences", framing_sentences_self_test),
+    for name, fn in (("framing", partial(framing_self_test, framing)),
+                     ("framing_sentences", partial(framing_sentences_self_test, framing)),
                      ("scope", scope_self_test), ("grounding", grounding_self_test),
                      ("helpfulness", helpfulness_self_test), ("lead_by_kind", lead_self_test)):
         try:

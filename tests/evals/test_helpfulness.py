@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import shipped_judge
 
+from assistant.evals import case_checks, runner, selftest, summary_tables
 from assistant.evals import helpfulness as h
-from assistant.evals import runner, selftest
 from assistant.evals.datasets import Case, DatasetError, load_answers, load_dataset, merge_checks
 from assistant.evals.judges import FAIL, PASS, UNCERTAIN
 
@@ -259,7 +260,7 @@ def _answers(tmp_path, h1_answer: str) -> Path:
 
 def _run(tmp_path, h1_answer, embeddings, corpus_dir):
     data = merge_checks(load_answers(_answers(tmp_path, h1_answer)), load_dataset(_helpful_dataset(tmp_path)))
-    cases = runner.run_answers(data, k=4, embeddings=embeddings, corpus_dir=corpus_dir)
+    cases = runner.run_answers(data, k=4, framing=shipped_judge(), embeddings=embeddings, corpus_dir=corpus_dir)
     result = runner.RunResult(data, "answers", "answers-file", 4, cases)
     result.summary = runner.summarise(result)
     return result
@@ -276,7 +277,7 @@ def test_a_missing_key_point_fails_the_summary_and_says_why(tmp_path, embeddings
     assert fail["id"] == "h1" and fail["split"] == "heldout" and "relationships improve together" in fail["why"]
     assert s["checks"]["honest_gap"]["applied"] == 1 and s["checks"]["honest_gap"]["pass"] == 1
     t1 = next(r for r in result.cases if r.id == "t1")
-    assert all(c.verdict == PASS for c in t1.checks if c.name in runner.HELPFULNESS_CHECKS), [c.as_dict() for c in t1.checks]
+    assert all(c.verdict == PASS for c in t1.checks if c.name in summary_tables.HELPFULNESS_CHECKS), [c.as_dict() for c in t1.checks]
 
 
 def test_fixing_the_answer_makes_the_summary_pass(tmp_path, embeddings, corpus_dir):
@@ -311,9 +312,9 @@ def test_report_shows_helpfulness_failures_splits_and_skips(tmp_path, embeddings
 
 def test_no_repeat_and_length_apply_to_every_in_scope_case_only():
     case, out = Case("x", ["q?"]), Case("o", ["q?"], scope="out")
-    names = [c.name for c in runner.judge_case(case, GOOD, sources=None, hits=None, k=4)]
+    names = [c.name for c in case_checks.judge_case(case, GOOD, framing=shipped_judge(), sources=None, hits=None, k=4)]
     assert names[-2:] == ["no_repeat", "length"] and "key_points" not in names and "honest_gap" not in names
-    names = [c.name for c in runner.judge_case(out, "I can't help with that.", sources=None, hits=None, k=4)]
+    names = [c.name for c in case_checks.judge_case(out, "I can't help with that.", framing=shipped_judge(), sources=None, hits=None, k=4)]
     assert "no_repeat" not in names and "length" not in names
 
 
@@ -341,7 +342,7 @@ def test_key_point_threshold_matches_the_tune_split(embeddings):
 
 
 def test_helpfulness_self_test_is_in_every_report():
-    out = selftest.run_self_tests()
+    out = selftest.run_self_tests(shipped_judge())
     assert "helpfulness" in out
     if LABELLED.exists():
         assert "error" not in out["helpfulness"], out["helpfulness"]

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import shipped_doctrine, shipped_judge
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from assistant.config import Settings
-from assistant.evals import judges
+from assistant.evals import judges, retrieval_judge, terms_judge
 from assistant.evals.datasets import Source
 from assistant.evals.judges import FAIL, PASS, UNCERTAIN
 
@@ -52,7 +53,7 @@ def test_framing_fails_a_causal_answer_with_the_sentence_rule_and_chunk():
     text = "Sprinting feels smoother when contributor timing gets cleaner. Better coordination makes you faster."
     trace = [{"sentence": "Sprinting feels smoother when contributor timing gets cleaner.", "chunk_id": "c1"},
              {"sentence": "Better coordination makes you faster.", "chunk_id": "c2"}]
-    r = judges.judge_framing_check(text, trace)
+    r = judges.judge_framing_check(text, shipped_judge(), trace)
     assert r.verdict == FAIL and r.name == "framing"
     ev = r.evidence[0]
     assert ev["sentence"] == "Better coordination makes you faster." and ev["rule"] and ev["span"] and ev["chunk_id"] == "c2"
@@ -61,16 +62,20 @@ def test_framing_fails_a_causal_answer_with_the_sentence_rule_and_chunk():
 
 def test_framing_passes_felt_framing():
     r = judges.judge_framing_check("AQ views coordination as the athlete's label for how improved sprinting feels. "
-                                   "It is not the cause of speed.")
+                                   "It is not the cause of speed.", shipped_judge())
     assert r.verdict == PASS and r.evidence == []
 
 
-def test_framing_uncertain_is_reported_not_passed(monkeypatch):
-    from assistant.guard import FramingVerdict, SentenceJudgement
+def test_framing_uncertain_is_reported_not_passed():
+    from assistant.guard import FramingJudge, FramingVerdict, SentenceJudgement
 
     s = SentenceJudgement("Coordination and speed, hmm.", "neutral", "", "")
-    monkeypatch.setattr(judges, "judge_framing", lambda text: FramingVerdict("uncertain", (s,), _undecided=(s,)))
-    r = judges.judge_framing_check("Coordination and speed, hmm.")
+
+    class Undecided(FramingJudge):
+        def judge_framing(self, text: str) -> FramingVerdict:
+            return FramingVerdict("uncertain", (s,), _undecided=(s,))
+
+    r = judges.judge_framing_check("Coordination and speed, hmm.", Undecided(shipped_doctrine()))
     assert r.verdict == UNCERTAIN and not r.passed and r.evidence[0]["label"] == "uncertain"
 
 
@@ -81,19 +86,19 @@ def test_framing_uncertain_is_reported_not_passed(monkeypatch):
     "Swing-side\nthrust matters.",
 ])
 def test_terms_are_hyphen_space_and_case_insensitive(answer):
-    assert judges.judge_terms(answer, ["swing-side thrust"], []).verdict == PASS
+    assert terms_judge.judge_terms(answer, ["swing-side thrust"], []).verdict == PASS
 
 
 def test_terms_any_and_all():
-    r = judges.judge_terms("The pushing side works with contributor timing.", ["swing side", "pushing side"], ["contributor timing"])
+    r = terms_judge.judge_terms("The pushing side works with contributor timing.", ["swing side", "pushing side"], ["contributor timing"])
     assert r.verdict == PASS and r.score == 1.0
-    r = judges.judge_terms("The pushing side works hard.", ["swing side"], ["pushing side", "contributor timing"])
+    r = terms_judge.judge_terms("The pushing side works hard.", ["swing side"], ["pushing side", "contributor timing"])
     assert r.verdict == FAIL
     assert {"missing_any": ["swing side"], "detail": "none of terms_any appears"} in r.evidence
     assert any(e.get("missing_all") == ["contributor timing"] for e in r.evidence)
     # a term is a whole phrase, not a substring of another word
-    assert judges.judge_terms("sprint-system cyclings", ["sprint-system cycling"], []).verdict == PASS
-    assert judges.judge_terms("recycling", ["cycling"], []).verdict == FAIL
+    assert terms_judge.judge_terms("sprint-system cyclings", ["sprint-system cycling"], []).verdict == PASS
+    assert terms_judge.judge_terms("recycling", ["cycling"], []).verdict == FAIL
 
 
 # --- grounding ----------------------------------------------------------------------------------
@@ -153,36 +158,36 @@ def test_grounding_with_embeddings_accepts_a_close_paraphrase(embeddings):
 
 def test_section_matching_is_normalised():
     hit = Source(id="1", section="Why Sprinting Sometimes Suddenly Feels “Off”")
-    assert judges.gold_matches("why sprinting sometimes suddenly feels off", hit)
-    assert judges.gold_matches('Why Sprinting Sometimes Suddenly Feels "Off"', hit)
-    assert not judges.gold_matches("Introduction", hit)
+    assert retrieval_judge.gold_matches("why sprinting sometimes suddenly feels off", hit)
+    assert retrieval_judge.gold_matches('Why Sprinting Sometimes Suddenly Feels "Off"', hit)
+    assert not retrieval_judge.gold_matches("Introduction", hit)
     faq = Source(id="2", section="Frequently Asked Questions", question="What does “coordination” actually mean in sprinting?")
-    assert judges.gold_matches("FAQ: What does coordination actually mean in sprinting?", faq)
-    assert judges.gold_matches("faq: what does coordination actually mean in sprinting", faq)
-    assert not judges.gold_matches("FAQ: Why can sprinting suddenly feel off?", faq)
-    assert judges.gold_matches("Frequently Asked Questions", faq)
-    assert not judges.gold_matches("Frequently Asked Questions", hit)
+    assert retrieval_judge.gold_matches("FAQ: What does coordination actually mean in sprinting?", faq)
+    assert retrieval_judge.gold_matches("faq: what does coordination actually mean in sprinting", faq)
+    assert not retrieval_judge.gold_matches("FAQ: Why can sprinting suddenly feel off?", faq)
+    assert retrieval_judge.gold_matches("Frequently Asked Questions", faq)
+    assert not retrieval_judge.gold_matches("Frequently Asked Questions", hit)
 
 
 def test_retrieval_recall_and_mrr():
     hits = [Source(id="a", section="Introduction"),
             Source(id="b", section="Frequently Asked Questions", question="Why can sprinting suddenly feel off?"),
             Source(id="c", section="Why Sprinting Sometimes Suddenly Feels Off")]
-    r = judges.judge_retrieval(["Why Sprinting Sometimes Suddenly Feels Off", "FAQ: Why can sprinting suddenly feel off?"], hits, 3)
+    r = retrieval_judge.judge_retrieval(["Why Sprinting Sometimes Suddenly Feels Off", "FAQ: Why can sprinting suddenly feel off?"], hits, 3)
     assert r.verdict == PASS and r.score == 1.0 and r.detail["mrr"] == 0.5 and r.detail["first_rank"] == 2
-    r = judges.judge_retrieval(["Why Sprinting Sometimes Suddenly Feels Off", "FAQ: Why can sprinting suddenly feel off?"], hits, 2)
+    r = retrieval_judge.judge_retrieval(["Why Sprinting Sometimes Suddenly Feels Off", "FAQ: Why can sprinting suddenly feel off?"], hits, 2)
     assert r.verdict == PASS and r.score == 0.5 and {"missed": ["Why Sprinting Sometimes Suddenly Feels Off"]} in r.evidence
-    r = judges.judge_retrieval(["What This Means For You"], hits, 3)
+    r = retrieval_judge.judge_retrieval(["What This Means For You"], hits, 3)
     assert r.verdict == FAIL and r.score == 0.0 and r.detail["mrr"] == 0.0
-    assert judges.judge_retrieval(["Introduction"], None, 3).verdict == UNCERTAIN
+    assert retrieval_judge.judge_retrieval(["Introduction"], None, 3).verdict == UNCERTAIN
 
 
 # --- scope --------------------------------------------------------------------------------------
 
 def test_scope_refusal_expected():
-    from assistant.scope import injury_text, out_of_scope_text
-
-    for text in (out_of_scope_text(), injury_text(), "Sorry, AQ's articles don't cover nutrition. Ask a sports dietitian."):
+    refusals = (shipped_doctrine().text("out_of_scope"), shipped_doctrine().text("injury"),
+                "Sorry, AQ's articles don't cover nutrition. Ask a sports dietitian.")
+    for text in refusals:
         r = judges.judge_scope(text, expect_refusal=True)
         assert r.verdict == PASS, text
         assert r.evidence[0]["span"]
@@ -193,8 +198,7 @@ def test_scope_refusal_expected():
 
 
 def test_scope_in_scope_answer_that_refuses_fails():
-    from assistant.scope import out_of_scope_text
-    OUT_OF_SCOPE_TEXT = out_of_scope_text()
+    OUT_OF_SCOPE_TEXT = shipped_doctrine().text("out_of_scope")
 
     r = judges.judge_scope(OUT_OF_SCOPE_TEXT, expect_refusal=False, service_scope="out")
     assert r.verdict == FAIL and {"service_scope": "out"} in r.evidence
@@ -250,7 +254,7 @@ def test_llm_output_parsing():
 
 def test_llm_judge_verdicts_and_disk_cache(tmp_path):
     chat = FakeChat(replies=[_reply()])
-    judge = judges.LLMJudge(chat, "model/a", tmp_path / "eval-cache")
+    judge = judges.LLMJudge(chat, "model/a", tmp_path / "eval-cache", shipped_doctrine().statement)
     r1 = judge.judge("q?", "answer", [OFF_CHUNK])
     r2 = judge.judge("q?", "answer", [OFF_CHUNK])
     assert r1.verdict == r2.verdict == PASS
@@ -258,7 +262,7 @@ def test_llm_judge_verdicts_and_disk_cache(tmp_path):
     files = list((tmp_path / "eval-cache").rglob("*.json"))
     assert len(files) == 1 and files[0].parent.name == "model_a"
     # another model or another prompt is another cache entry
-    judges.LLMJudge(chat, "model-b", tmp_path / "eval-cache").judge("q?", "answer", [OFF_CHUNK])
+    judges.LLMJudge(chat, "model-b", tmp_path / "eval-cache", shipped_doctrine().statement).judge("q?", "answer", [OFF_CHUNK])
     judge.judge("q?", "another answer", [OFF_CHUNK])
     assert chat.calls == 3 and len(list((tmp_path / "eval-cache").rglob("*.json"))) == 3
 
@@ -268,13 +272,13 @@ def test_llm_judge_verdicts_and_disk_cache(tmp_path):
     (_reply("unclear"), UNCERTAIN), ("I think it's fine", UNCERTAIN), (_reply("none"), PASS),
 ])
 def test_llm_judge_maps_replies_to_verdicts(tmp_path, reply, verdict):
-    judge = judges.LLMJudge(FakeChat(replies=[reply]), "m", tmp_path)
+    judge = judges.LLMJudge(FakeChat(replies=[reply]), "m", tmp_path, shipped_doctrine().statement)
     assert judge.judge("q?", "a", None).verdict == verdict
 
 
 def test_llm_judge_does_not_cache_unusable_replies_or_errors(tmp_path):
     chat = FakeChat(replies=["garbage", ConnectionError("down"), _reply()])
-    judge = judges.LLMJudge(chat, "m", tmp_path)
+    judge = judges.LLMJudge(chat, "m", tmp_path, shipped_doctrine().statement)
     assert judge.judge("q?", "a", None).verdict == UNCERTAIN
     r = judge.judge("q?", "a", None)
     assert r.verdict == UNCERTAIN and "unavailable" in r.evidence[0]["detail"]

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import shipped_doctrine, shipped_judge
 
 from assistant.answering import Answer, GuardReport
 from assistant.answering import Source as AnswerSource
-from assistant.evals import runner
+from assistant.evals import answer_sources, case_checks, runner
 from assistant.evals.datasets import Case, Dataset, DatasetError, Source, load_answers, load_dataset
 from assistant.evals.judges import FAIL, PASS, UNCERTAIN, CheckResult
 from assistant.evals.report import render_html, write_report
@@ -45,6 +46,7 @@ class FakeService:
         self.settings = _Settings()
         self.searcher = FakeSearcher()
         self.glossary = None
+        self.framing = shipped_judge()
         self.texts = list(texts)
         self.calls = []
 
@@ -132,7 +134,7 @@ def test_retrieval_thresholds_of_a_retrieval_set():
 
 def test_answers_mode_flags_every_causal_answer_with_evidence():
     data = load_answers(DATASETS / "causal_answers.jsonl")
-    results = runner.run_answers(data, k=4)
+    results = runner.run_answers(data, k=4, framing=shipped_judge())
     assert len(results) == 8
     for r in results:
         framing = r.check("framing")
@@ -146,10 +148,10 @@ def test_answers_file_sources_are_tied_to_the_corpus_chunks_they_quote(settings)
 
     chunks, _ = corpus_chunks(settings)
     data = load_answers(DATASETS / "good_answers.jsonl")
-    resolved = runner.resolve_sources(data.cases[0].sources, chunks)
+    resolved = answer_sources.resolve_sources(data.cases[0].sources, chunks)
     ids = {c.id for c in chunks}
     assert all(s.id in ids and len(s.text) > len(s.excerpt) for s in resolved)
-    assert runner.resolve_sources([Source(id="zz", excerpt="text that is in no chunk of the article at all")], chunks)[0].id == "zz"
+    assert answer_sources.resolve_sources([Source(id="zz", excerpt="text that is in no chunk of the article at all")], chunks)[0].id == "zz"
 
 
 def test_baseline_regressions_and_bad_baselines(tmp_path):
@@ -173,7 +175,7 @@ def test_baseline_regressions_and_bad_baselines(tmp_path):
 def test_reports_are_written_and_html_is_self_contained_and_escaped(tmp_path):
     hostile = '<script>alert("x")</script> Better coordination makes you faster.'
     case = Case("x", ["<b>q</b>?"], tags=["<i>tag</i>"])
-    checks = runner.judge_case(case, hostile, sources=None, hits=None, k=4)
+    checks = case_checks.judge_case(case, hostile, framing=shipped_judge(), sources=None, hits=None, k=4)
     cr = runner.CaseResult("x", case.turns, hostile, case.tags, runner.judges.combine(c.verdict for c in checks), checks)
     res = _result([cr], {"framing": 1.0})
     res.summary = runner.summarise(res)
@@ -224,9 +226,9 @@ def test_llm_judge_counts_when_configured(tmp_path):
             reply = '{"framing": "causal", "grounded": true, "on_topic": true, "reason": "says coordination drives speed"}'
             return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
 
-    judge = runner.judges.LLMJudge(Causal(), "fake", tmp_path)
+    judge = runner.judges.LLMJudge(Causal(), "fake", tmp_path, shipped_doctrine().statement)
     data = load_answers(DATASETS / "good_answers.jsonl")
-    results = runner.run_answers(data, k=4, llm_judge=judge)
+    results = runner.run_answers(data, k=4, framing=shipped_judge(), llm_judge=judge)
     assert all(r.check("llm").verdict == FAIL and r.verdict == FAIL for r in results)
     res = runner.RunResult(data, "answers", "answers-file", 4, results, llm_judge=True)
     s = runner.summarise(res)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from helpers import shipped_judge
 
 from assistant.evals import selftest
 
@@ -12,14 +13,14 @@ JUDGES = Path(__file__).resolve().parents[2] / "evals" / "judges"
 
 
 def test_framing_judge_precision_and_recall_gate():
-    r = selftest.framing_self_test()
+    r = selftest.framing_self_test(shipped_judge())
     assert r["n"] >= 80 and r["tp"] + r["fn"] >= 40
     assert r["precision"] >= 0.9, r["errors"]
     assert r["recall"] >= 0.9, r["errors"]
 
 
 def test_framing_sentence_judge_figures():
-    r = selftest.framing_sentences_self_test()
+    r = selftest.framing_sentences_self_test(shipped_judge())
     assert r["n"] >= 50 and r["precision"] is not None and r["recall"] is not None
 
 
@@ -53,6 +54,6 @@ def test_scope_and_grounding_self_tests_report_figures():
 
 def test_run_self_tests_reports_a_broken_file_instead_of_raising(tmp_path, monkeypatch):
     monkeypatch.setattr(selftest, "JUDGES_DIR", tmp_path)
-    out = selftest.run_self_tests()
+    out = selftest.run_self_tests(shipped_judge())
     assert set(out) == {"framing", "framing_sentences", "scope", "grounding", "helpfulness", "lead_by_kind"}
     assert all("error" in row for row in out.values())

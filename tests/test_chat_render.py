@@ -1,4 +1,5 @@
-"""The chat's pure helpers (assistant.chat; parse_auth from assistant.ui), without a browser or a server."""
+"""What the chat shows (assistant.chat_render), the session-id and history helpers of assistant.chat, and
+parse_auth from assistant.ui: pure helpers, without a browser or a server."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from html.parser import HTMLParser
 import pytest
 
 from assistant.answering import Answer, GuardReport, Source
-from assistant.chat import (
-    BLANK_TEXT,
+from assistant.chat import BLANK_TEXT, new_session_id, parse_history_json, valid_session_id
+from assistant.chat_render import (
     answer_notices,
     banner_markdown,
     escape_user_text,
     format_sources,
     glossary_markdown,
     guard_notice,
-    new_session_id,
-    parse_history_json,
     render_answer,
-    valid_session_id,
 )
 from assistant.corpus import Glossary, Term
 from assistant.ui import parse_auth

@@ -1,0 +1,261 @@
+"""The lead of a composed answer, in the shape its kind of ask wants (plan_model.KINDS).
+
+The lead answers the question directly: the about-AQ text, a glossary definition, a plain yes/no
+stance taken from the best unit, what it feels like and what is underneath, a correction, the
+training unit for "what should I work on", or, when AQ's articles don't cover the question, a plain
+admission first. The composer (backends.composer) adds the supporting units after it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from ..corpus import Glossary
+from ..doctrine import Doctrine
+from ..plan import QuestionPlan
+from ..retrieval import SearchHit, tokenize
+from ..text import split_sentences
+from .draft import ABOUT_AQ_ID, DOCTRINE_ID, GAP_ID, AnswerDraft
+from .unit_ranking import NEGATES, Candidate, UnitRanker, shares_word
+
+_FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
+# kinds whose whole subject a not-covered topic can be, when the question names no AQ term
+# (a feeling asked about is covered whatever else the question names: "flying 30s smooth, from blocks rushed")
+_GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "same_or_different")
+
+
+def listed(topics) -> str:
+    """"a", "a or b", "a, b or c"."""
+    topics = list(topics)
+    return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
+
+
+class AnswerShapes:
+    """Writes an answer's lead into its draft, one shape per kind of ask."""
+
+    def __init__(self, glossary: Glossary, doctrine: Doctrine, ranker: UnitRanker, related=()) -> None:
+        self.glossary = glossary
+        self.doctrine = doctrine
+        self.ranker = ranker
+        self.w = ranker.w
+        self.related = tuple(related)  # (title, about) of linked AQ articles the corpus lacks
+
+    def lead(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate], qvec, hits: list[SearchHit]) -> None:
+        if plan.kind == "about_aq" and any(answer.repeats(s) for s in split_sentences(self.doctrine.about_aq)):
+            plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
+        if plan.kind == "about_aq" and self.doctrine.about_aq:
+            answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
+            # and where to start: what AQ has athletes work on (a passage the text above doesn't already list)
+            fresh = [c for c in ranked if self.ranker.is_training(c.unit) and not answer.overlaps(c)]
+            best = self.ranker.training_unit(fresh)
+            if best is not None:
+                answer.cite(best)
+            return
+        if plan.kind == "not_covered" and not plan.gaps and (
+                plan.follows or max((c.semantic for c in ranked), default=0) >= self.w.covered_cosine):
+            # the plan saw no covered topic, but no not-covered topic is named, and the question follows a
+            # covered turn or a passage answers it closely ("what makes elite sprinters fast?"): a false
+            # "not covered" is worse than an answer
+            plan = replace(plan, kind="explain")
+        if plan.kind == "not_covered" or (plan.gaps and not plan.named and plan.kind in _GAP_AS_SUBJECT):
+            # "is arm action important?": a yes/no about a topic the articles don't cover
+            self._admit_gap(answer, plan, ranked)
+            return
+        if plan.parts:
+            # Each part is led on its own kind and stance, ranked against the whole question: a later
+            # part ("and what should I work on?") takes its topic from the first.
+            for n, part in enumerate(plan.parts):
+                if n and not part.named:
+                    part = replace(part, named=plan.named, terms=plan.terms)
+                self._lead_one(answer, part, self.ranker.rank(hits, part, qvec) or ranked)
+            return
+        self._lead_one(answer, plan, ranked)
+
+    def _lead_one(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
+        """The first sentences, in the shape the kind of ask wants (plan_model.KINDS)."""
+        shape = {"definition": self._lead_definition, "same_or_different": self._lead_same_or_different,
+                 "signs": self._lead_felt, "why_feel": self._lead_underneath, "contrast": self._lead_contrast,
+                 "work_on": self._lead_work_on, "yes_no": self._lead_verdict, "pushback": self._lead_correction}
+        lead = shape.get(plan.kind)
+        if lead is not None and lead(answer, plan, ranked):
+            pass
+        elif plan.kind == "explain" and 1 <= len(plan.named) <= 2 and self._define(answer, plan, 2):
+            pass  # "explain continuity in simple words", "how do X and Y link up": what each is, first
+        elif ranked:
+            answer.cite(ranked[0])
+        if plan.intent in ("doctrine", "injection"):
+            # what AQ holds instead: the relationships underneath, in its own terms
+            under = self._under([c for c in ranked if not answer.overlaps(c)], plan.stance or "improving", None)
+            if under is not None:
+                answer.cite(under)
+
+    def _lead_definition(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        if not plan.named and self._define_subject(answer, plan):
+            # "what is coordination, really?": the doctrine's own answer, then what is underneath
+            under = self._under(ranked, "improving", None)
+            if under is not None and not answer.overlaps(under):
+                answer.cite(under)
+            return True
+        if self._define(answer, plan, 2):  # "what's the difference between X and Y?": both
+            felt = self._felt(ranked, plan.stance or "improving", plan)
+            if felt is not None and not answer.overlaps(felt):
+                answer.cite(felt)
+            return True
+        asked = set(tokenize(plan.question))
+        best = next((c for c in ranked if c.unit.subject and set(tokenize(c.unit.subject)) <= asked), None)
+        if best:
+            answer.cite(best)
+        return best is not None
+
+    def _lead_same_or_different(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
+        coordination?") counts as one of the two, defined in the doctrine's own words."""
+        said = self._define(answer, plan, 2)
+        if said < 2 and self._define_subject(answer, plan):
+            said += 1
+        if said >= 2:
+            answer.say(self.doctrine.text("not_the_same"))
+        return said > 0
+
+    def _define_subject(self, answer: AnswerDraft, plan: QuestionPlan) -> bool:
+        """The doctrine's definition of its subject (coordination), when the question names it and
+        the chat has not said it yet; whether it was said."""
+        subject = self.doctrine.text("subject_definition")
+        if subject and self.doctrine.subject_pattern.search(plan.question) and not answer.repeats(subject):
+            answer.say(subject, DOCTRINE_ID)
+            return True
+        return False
+
+    def _lead_work_on(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        in_passing = self.doctrine.text("gap_in_passing").format(topics=listed(plan.gaps))
+        if plan.gaps and in_passing and not answer.repeats(in_passing):
+            answer.say(in_passing, GAP_ID)
+        best = self.ranker.training_unit(ranked)
+        if best:
+            answer.cite(best)
+        return best is not None
+
+    def _felt(self, ranked: list[Candidate], side: str, plan: QuestionPlan) -> Candidate | None:
+        """The unit that best says how sprinting feels on one side (improving or disrupted)."""
+        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side]
+        return max(felt, key=lambda c: c.score + 0.05 * self.ranker.stance_words(c, side), default=None)
+
+    def _under(self, ranked: list[Candidate], side: str, besides: Candidate | None) -> Candidate | None:
+        """The unit that says, in AQ's terms, what may be happening underneath, on one side."""
+        # what may need to improve (a training unit) is the answer to "what should I do?", not what is underneath
+        named = [c for c in ranked if c is not besides and self.ranker.terms_named(c) >= 2 and not self.ranker.is_training(c.unit)]
+        return next((c for c in named if c.unit.stance == side), named[0] if named else None)
+
+    def _lead_felt(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """How would I know…: what it feels like, on the side asked, then what is underneath."""
+        side = plan.stance or "improving"
+        felt = self._felt(ranked, side, plan)
+        if felt is not None and not answer.overlaps(felt):
+            answer.cite(felt)
+        under = self._under([c for c in ranked if not answer.overlaps(c)], side, felt)
+        if under is not None:
+            answer.cite(under)
+        return bool(felt or under)
+
+    def _lead_underneath(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Why does it feel…: the feeling named in AQ's words, then what may be happening underneath."""
+        return self._lead_felt(answer, plan, ranked)
+
+    def _lead_contrast(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Two situations: the passage closest to the question, then each side it leaves out, with
+        that side's own passage."""
+        if not ranked:
+            return False
+        answer.cite(ranked[0])
+        # the side the athlete worries about leads; the other side is added when the question is balanced
+        sides = ("improving", "disrupted") if not plan.stance else (plan.stance,)
+        for side in sides:
+            if any(c.unit.stance == side for c in answer.sources):
+                continue
+            c = self._felt(ranked, side, plan) or self._under(ranked, side, None)
+            if c is not None and c.unit.stance == side and not answer.overlaps(c):
+                answer.cite(c, prefix=self.doctrine.text("by_contrast"), lower=True)
+        return True
+
+    def _lead_verdict(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        if not ranked:
+            return False
+        # the unit that takes a stance answers a yes/no most directly: an FAQ verdict, else a negation
+        best = next((c for c in ranked[:3] if c.unit.verdict), None) or next(
+            (c for c in ranked[:3] if NEGATES.search(c.unit.text)), ranked[0])
+        answer.cite(best, prefix=self._verdict(plan, best))
+        return True
+
+    def _lead_correction(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
+        """Pushback: a plain correction, then the passage that says what AQ does hold."""
+        if not ranked:
+            return False
+        doctrine = [c for c in ranked[:6] if self.doctrine.doctrine_marker.search(c.unit.text)]
+        best = doctrine[0] if doctrine and plan.intent in ("doctrine", "injection") else ranked[0]
+        answer.say(self.doctrine.text("correction_lead"))
+        if plan.intent not in ("doctrine", "injection"):
+            self._define(answer, plan, 2)  # "it's all one timing": what each term AQ uses means
+        answer.cite(best)
+        return True
+
+    def _verdict(self, plan: QuestionPlan, best: Candidate) -> str:
+        """A plain verdict to open a yes/no answer, taken from the unit that answers it."""
+        t = self.doctrine.text
+        if best.unit.verdict == "no" or (plan.intent == "doctrine" and NEGATES.search(best.unit.text)):
+            return t("verdict_no")
+        if best.unit.verdict == "yes":
+            return t("verdict_yes")
+        if NEGATES.search(best.unit.text):
+            return t("verdict_not_necessarily")
+        return t("verdict_it_depends")
+
+    def _asked_terms(self, plan: QuestionPlan) -> list[str]:
+        return list(dict.fromkeys(list(plan.named) + list(plan.terms)))
+
+    def _define(self, answer: AnswerDraft, plan: QuestionPlan, most: int) -> int:
+        """The glossary definitions of (at most `most` of) the asked terms; how many were said."""
+        said = 0
+        names = self._asked_terms(plan)[:most] if plan.kind == "same_or_different" else (
+            plan.named[:most] or (plan.terms[:1] if plan.intent == "term" else ()))
+        for name in names:
+            term = self.glossary.get(name)
+            if term and not answer.repeats(term.definition):
+                lead = "In AQ's terms," if not said else "And"
+                article = " the" if term.term.endswith("side") else ""
+                answer.say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}",
+                           f"glossary:{term.term}")
+                said += 1
+        return said
+
+    def _admit_gap(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
+        what = listed(plan.gaps)
+        if what:
+            answer.say(f"AQ's articles don't cover {what}, so I won't invent advice on it.", GAP_ID)
+        else:
+            answer.say("AQ's articles don't cover that directly, so I won't invent an answer.", GAP_ID)
+        topics = [g.pattern for g in self.doctrine.not_covered if g.topic in plan.gaps]
+        for title, about in self.related:
+            if any(p.search(f"{title} {about}") for p in topics):
+                answer.say(f"AQ has a separate article that may cover it, “{title.rstrip('!. ')}”, "
+                           "but it isn't among the articles I answer from.", GAP_ID)
+                break
+        if plan.named and self._define(answer, plan, 1):
+            return
+        if plan.wants_training:  # "what drills…?": no drills, but what AQ would have you work on
+            best = self.ranker.training_unit(ranked)
+            if best:
+                answer.cite(best)
+                return
+        # closest: a passage that mentions the very topic (the arms, for arm action),
+        # else one near the question in meaning that shares one of its own words (not only "sprint")
+        own = self.ranker.own_words(plan)
+        vectors = any(c.vector is not None for c in ranked)
+        close = ([c for c in ranked if any(p.search(c.unit.text) for p in topics)
+                  and (c.semantic >= self.w.support_cosine or not vectors)]
+                 or [c for c in ranked if c.semantic >= self.w.gap_support_cosine and shares_word(own, c.tokens)])
+        if close:
+            answer.say("The closest thing they do say:")
+            answer.cite(close[0])
+        elif self.doctrine.text("gap_offer"):
+            answer.say(self.doctrine.text("gap_offer"), GAP_ID)
