@@ -61,6 +61,7 @@ class Doctrine:
     not_covered: tuple[GapTopic, ...]
     texts: dict
     generic_words: frozenset = frozenset()
+    opening_pronouns: tuple = ()   # (pattern, who): "They" opening an article's sentence is the athletes
     navigation_headings: re.Pattern = _NEVER  # the headings that start an article's site navigation (the importer)
 
     @classmethod
@@ -87,6 +88,8 @@ class Doctrine:
                               for t in data.get("not_covered") or [] if isinstance(t, dict) and t.get("topic")),
             texts={k: " ".join(str(v).split()) for k, v in (data.get("texts") or {}).items()},
             generic_words=frozenset(str(w).lower() for w in data.get("generic_words") or []),
+            opening_pronouns=tuple((re.compile(rf"^{re.escape(str(p))}\b"), str(who))
+                                   for p, who in (data.get("opening_pronouns") or {}).items()),
             navigation_headings=_any([re.escape(str(h).strip()) for h in data.get("navigation_headings") or [] if str(h).strip()],
                                      start=True),
         )
@@ -94,6 +97,13 @@ class Doctrine:
     @classmethod
     def load(cls, path: Path) -> Doctrine:
         return cls.from_data(load_doctrine(Path(path)))
+
+    def name_opening_pronoun(self, sentence: str) -> str:
+        """The sentence with an opening pronoun replaced by who it means in the articles, so that an answer
+        unit stands alone ("They simply feel …" → "Athletes simply feel …")."""
+        for pattern, who in self.opening_pronouns:
+            sentence = pattern.sub(who, sentence, count=1)
+        return sentence
 
     def text(self, name: str) -> str:
         return self.texts.get(name, "")

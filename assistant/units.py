@@ -107,11 +107,11 @@ def clean(text: str) -> str:
     return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
-def _sentence(text: str) -> str:
+def _sentence(text: str, doctrine: Doctrine) -> str:
     text = clean(text).rstrip(":").strip()
     if not text:
         return ""
-    text = re.sub(r"^They\b", "Athletes", text)  # in AQ's articles "they" is the athletes
+    text = doctrine.name_opening_pronoun(text)  # a unit stands alone: "They feel …" says who
     # Capitalise the first letter, also behind an opening quote: "“coordination” itself is …"
     text = re.sub(r"^([“\"‘']?)(\w)", lambda m: m.group(1) + m.group(2).upper(), text, count=1)
     return text if text.endswith((".", "!", "?", "…", "”")) else text + "."
@@ -172,7 +172,7 @@ def _items_are_clauses(items: list[str]) -> bool:
     return bool(_CLAUSE.search(first)) and not first.startswith(("how ", "what ", "why ", "which ", "when "))
 
 
-def _join_block(lines: list[str]) -> str:
+def _join_block(lines: list[str], doctrine: Doctrine) -> str:
     """A lead line, its bullets and any continuation lines, read as one sentence.
 
     "AQ looks deeper into:" + bullets → "AQ looks deeper into a, b, and c."
@@ -223,7 +223,7 @@ def _join_block(lines: list[str]) -> str:
         else:
             out = f"{out} {text}"
     flush()
-    return _sentence(out.replace("…", ""))
+    return _sentence(out.replace("…", ""), doctrine)
 
 
 def _is_list_line(line: str) -> bool:
@@ -347,9 +347,9 @@ def _faq_unit(blocks: list[str], section: str, question: str, doctrine: Doctrine
         if block.strip().startswith(("❌", "✅")) and len(clean(block).split()) <= 4:
             continue  # "❌ Not directly." reads oddly out of its FAQ; the verdict keeps it
         if any(_LIST_ITEM.match(ln) for ln in lines):
-            sentences.append(_join_block(lines))
+            sentences.append(_join_block(lines, doctrine))
         else:
-            sentences.extend(_sentence(_lead_to_clause(ln)) for ln in lines)
+            sentences.extend(_sentence(_lead_to_clause(ln), doctrine) for ln in lines)
     text = " ".join(s for s in sentences if s and judge.judge_sentence(s).label != "causal")
     if not text:
         return None
@@ -375,12 +375,12 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, judge: F
         if resolved is not None and previous and units and _is_short_point(resolved, doctrine, judge):
             # A line too short to stand alone ("Their heads may move.") finishes the point of the
             # sentence just before it.
-            joined = f"{units[-1].text} {_sentence(resolved)}"
+            joined = f"{units[-1].text} {_sentence(resolved, doctrine)}"
             units[-1] = replace(units[-1], text=joined, stance=doctrine.stance_of(joined))
             return True
         if resolved is None or not _usable(resolved, doctrine, judge) or doctrine.filler.match(clean(raw or text)):
             return False
-        unit = _typed(_sentence(resolved), unit_kind, section, doctrine)
+        unit = _typed(_sentence(resolved, doctrine), unit_kind, section, doctrine)
         if units and _CONTINUES.match(clean(raw or text)):
             unit = replace(unit, follows=True)
         units.append(replace(unit, context=" ".join(setup)[:300]) if setup else unit)
@@ -390,7 +390,7 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, judge: F
         has_list = any(_LIST_ITEM.match(ln) for ln in lines)
         if has_list or (len(lines) > 1 and lines[0].rstrip().endswith(":")):
             lead = _lead_to_clause(lines[0])
-            text = _join_block(lines)
+            text = _join_block(lines, doctrine)
             if doctrine.rhetorical.search(lead) or _needs_more(lines):
                 recent.append(text)  # the belief AQ argues against, or a sentence that goes on elsewhere
                 if doctrine.rhetorical.search(lead):
@@ -398,7 +398,7 @@ def parse_units(body: str, kind: str, section: str, doctrine: Doctrine, judge: F
                 previous = ""
                 continue
             if re.match(r"^for example\b", lead, re.I) and previous:
-                text = f"{_sentence(_lead_to_clause(previous))} {text}"
+                text = f"{_sentence(_lead_to_clause(previous), doctrine)} {text}"
             add(text, "list" if has_list else "sentence")
             previous = ""
             continue
