@@ -194,7 +194,9 @@ def _sides() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
 
     d = doctrine_for(Settings())
     names = [t.term for t in glossary_for(Settings())]
-    names = [re.escape(n).replace("\\-", "[- ]") for n in names + ["sprint-system"]]
+    # a hyphenated word of a term that is not a term itself ("sprint-system") names AQ's terms too
+    compounds = [w for n in names for w in n.split() if "-" in w and w.replace("-", " ") not in names]
+    names = [re.escape(n).replace("\\-", "[- ]") for n in dict.fromkeys(names + compounds)]
     return d.improving, d.disrupted, re.compile(r"\b(?:" + "|".join(names) + r")\b", re.I)
 
 
