@@ -40,6 +40,10 @@ __all__ = [
     "FramingJudge",
     "FramingVerdict",
     "StreamGuard",
+    # insights for maintainers: what athletes ask, grouped into topics
+    "Insights",
+    "Topic",
+    "insights_from_rows",
 ]
 
 _WHERE = {
@@ -70,6 +74,9 @@ _WHERE = {
     "FramingJudge": "guard",
     "FramingVerdict": "guard",
     "StreamGuard": "guard",
+    "Insights": "insights",
+    "Topic": "insights",
+    "insights_from_rows": "insights",
 }
 
 

@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .answer_cache import SAME_ANSWER_WAIT_S, AnswerCache
 from .backends import Answerer, AnswerRequest, LLMUnavailable, Piece, make_answerer, make_composer
+from .backends.draft import GAP_ID
 from .config import Settings
 from .corpus import Glossary
 from .embeddings import default_cache_dir
 from .guard import FramingJudge, StreamGuard
-from .passages import PassageFinder
+from .passages import PassageFinder, support
 from .plan import QuestionPlan, QuestionPlanner, load_planner
 from .retrieval import HybridSearcher, SearchHit
 from .text import sentence_pieces
@@ -66,9 +67,23 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     trace: list[dict] = field(default_factory=list)   # composer: each sentence with its chunk id
     plan: dict = field(default_factory=dict)          # the question plan (assistant.plan) the answer followed
+    support: float | None = None     # the best cosine of the question to the passages found (passages.support)
+    query_vector: list[float] | None = field(default=None, repr=False)   # the standalone question's vector
+
+    @property
+    def gap(self) -> bool:
+        """An honest gap: the answer says the articles don't cover (part of) the question."""
+        return any(t.get("chunk_id") == GAP_ID for t in self.trace) or bool(self.plan.get("gaps"))
+
+    def insight_meta(self) -> dict:
+        """What `aq-coach insights` reads of this answer, stored with it (messages.answer_meta)."""
+        return {"standalone": self.question, "gap": self.gap, "guard": self.guard.action, "support": self.support,
+                "scope": self.scope, "intent": self.intent, "kind": self.plan.get("kind", ""),
+                "terms": list(self.plan.get("terms") or []), "gaps": list(self.plan.get("gaps") or [])}
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data.pop("query_vector")   # 384 floats: stored with the answer, not printed
         data["answer"] = data.pop("text")
         return data
 
@@ -225,19 +240,24 @@ class AnsweringService:
         plan = self.plan(question, history, answerer)
         timings = {"resolve_ms": _ms(started)}
 
+        # the standalone question's vector (retrieval's, remembered by the searcher) is kept with the answer for insights
+        vector = (lambda: self.searcher.query_vector(plan.standalone)) if hasattr(self.searcher, "query_vector") else (lambda: None)
         if not plan.in_scope:
             answer = self._out_of_scope(plan, backend, timings, notices)
+            qvec = vector()
             for piece in sentence_pieces(answer.text):
                 yield AnswerDelta(piece, buffered=True)
         else:
             t = time.perf_counter()
             passages, more = self.passages.for_plan(self.searcher, plan)
             timings["retrieve_ms"] = _ms(t)
-            qvec = self.searcher.query_vector(plan.standalone) if hasattr(self.searcher, "query_vector") else None
+            qvec = vector()
             request = AnswerRequest(plan, passages, self.glossary, self.doctrine, history, more, qvec)
             if plan.intent == "injection":
                 answerer = self.composer  # a hostile question never reaches a model
             answer = yield from self._answer_with(answerer, request, timings, notices)
+            answer.support = support(passages + more, qvec)
+        answer.query_vector = None if qvec is None else [float(x) for x in qvec]
         answer.timings["total_ms"] = _ms(started)
         yield answer
 

@@ -1,7 +1,7 @@
 """The web chat's controller: every UI event as a plain method over the service, the store and the glossary.
 
 `ChatController` holds the AnsweringService, the ConversationStore and the glossary, and answers one
-method per event of the athletes' chat (load, respond, new chat, like, comment) and per API
+method per event of the athletes' chat (load, respond, new chat, forget, like, comment) and per API
 endpoint. It takes plain values (the question, the browser's session id, the chat as it stands)
 and returns plain state: Chatbot message dicts, the per-message "turns" records, the banner's
 problem, a status line. It never imports Gradio; `assistant.ui` lays out the page and turns this
@@ -22,7 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .chat_render import answer_notices, banner_markdown, escape_html, escape_user_text, glossary_markdown, render_message
+from .chat_render import (
+    answer_notices,
+    banner_markdown,
+    escape_html,
+    escape_user_text,
+    forgotten_status,
+    glossary_markdown,
+    render_message,
+)
 from .text import history_messages, history_shape
 
 if TYPE_CHECKING:  # imported when first needed: the answering stack is slow to import
@@ -38,6 +46,7 @@ HISTORY_SHAPE = history_shape("history_json")
 ERROR_TEXT = "Sorry, something went wrong while answering. Please try again in a moment."
 NO_INDEX_TEXT = "The AQ index is not available."
 SESSION_ID_TEXT = "session_id must be 32 hex characters, e.g. uuid.uuid4().hex"
+FORGET_FAILED_TEXT = "Sorry, the chat could not be forgotten just now. Please try again in a moment."
 THUMBS = {1: "Like", -1: "Dislike"}   # the Chatbot's feedback options, by stored rating
 _SESSION_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -173,6 +182,15 @@ class ChatStep:
 
 
 @dataclass
+class Forgotten:
+    """What "Forget this chat" did: the browser's next session id, the line to show, the rows deleted."""
+
+    session_id: str                  # a fresh id once forgotten (the old one if it failed)
+    status: str                      # the one-line confirmation
+    counts: dict | None = None       # rows deleted per table; None when it failed (the chat stays on screen)
+
+
+@dataclass
 class Rating:
     """What a thumb click did: the feedback row to comment on (None: none) and a status line."""
 
@@ -231,6 +249,18 @@ class ChatController:
         self.store.clear(session_id)
         return ChatView(session_id, [], [], [])
 
+    def forget(self, stored_session: Any) -> Forgotten:
+        """"Forget this chat": every conversation, message and rating of the browser's session is deleted
+        from the database (so at once on every replica: none keeps a conversation in memory), and the
+        browser gets a fresh session id, so nothing it asks next is linked to what was forgotten."""
+        session_id = valid_session_id(stored_session)
+        try:
+            counts = self.store.forget(session_id) if session_id else {"conversations": 0, "messages": 0, "feedback": 0}
+        except Exception:
+            log.exception("forgetting a session failed")
+            return Forgotten(session_of(stored_session), FORGET_FAILED_TEXT)
+        return Forgotten(new_session_id(), forgotten_status(counts), counts)
+
     def respond(self, message: Any, stored_session: Any, chat: list[dict] | None,
                 turns: list[dict] | None) -> Iterator[ChatStep]:
         """Answer one question into the chat as it stands: a ChatStep per change, the answer growing
@@ -239,7 +269,8 @@ class ChatController:
         turns = [] if turns is None else turns
         valid = isinstance(turns, list) and all(isinstance(t, dict) for t in turns)
         chat, turns = list(chat or []), list(turns) if valid else []
-        if not valid or len(turns) != len(chat):  # not turns, or out of step (should not happen): rebuild from the database
+        if not valid or len(turns) != len(chat) or _forgotten(self.store, session_id, turns):
+            # not turns, out of step, or showing what was forgotten (on another page or replica): rebuilt from the database
             chat, turns = _restore(self.store, session_id)
         question = message if isinstance(message, str) else ""
         if not question.strip():
@@ -302,8 +333,9 @@ class ChatController:
         """Store the final answer and put it, rendered, in place of the streamed text."""
         notices = answer_notices(answer)
         sources = [_plain_source(s) for s in answer.sources]
-        answer_id = self.store.append_message(session_id, "assistant", answer.text, sources=sources,
-                                              backend=answer.backend, notices=notices)
+        answer_id = self.store.append_message(session_id, "assistant", answer.text, sources=sources, backend=answer.backend,
+                                              notices=notices, reply_to=turns[-2].get("message_id") if len(turns) > 1 else None,
+                                              vector=answer.query_vector, meta=answer.insight_meta())
         turns[-1] = _turn("assistant", answer.text, sources=sources, backend=answer.backend,
                           question=question, message_id=answer_id)
         chat[-1] = {"role": "assistant", "content": render_message(answer.text, sources, notices)}
@@ -356,6 +388,17 @@ class ChatController:
             raise ChatError(SESSION_ID_TEXT)
         yield from self.answer_text(question, [], session_id, turn_id)
 
+    def forget_session_api(self, session_id: Any) -> dict:
+        """/forget_session: delete a stored session's conversations, messages and feedback; rows per table."""
+        if valid_session_id(session_id) is None:
+            raise ChatError(SESSION_ID_TEXT)
+        try:
+            counts = self.store.forget(session_id)
+        except Exception:
+            log.exception("forgetting a session failed (api)")
+            raise ChatError(FORGET_FAILED_TEXT) from None
+        return {"session_id": session_id, **counts, "message": forgotten_status(counts)}
+
     def answer_text(self, question: Any, history: list[dict], session_id: str = "", turn_id: str = "") -> Iterator[str]:
         """The answer text for the API endpoints, growing as it streams; the last value is the whole
         answer (the guard's replacement, when it replaced the stream). With a session id the turn
@@ -392,6 +435,12 @@ class ChatController:
 def _user(chat: list[dict], turns: list[dict], question: str, message_id: int | None = None) -> None:
     chat.append({"role": "user", "content": escape_user_text(question)})
     turns.append(_turn("user", question, message_id=message_id))
+
+
+def _forgotten(store: ConversationStore, session_id: str, turns: list[dict]) -> bool:
+    """Does the page show a stored message the open conversation no longer has (forgotten, or closed)?"""
+    shown = {t.get("message_id") for t in turns if isinstance(t.get("message_id"), int)}
+    return bool(shown) and not shown <= {m["id"] for m in store.messages(session_id)}
 
 
 def _note(chat: list[dict], turns: list[dict], text: str) -> None:

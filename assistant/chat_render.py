@@ -142,3 +142,23 @@ def banner_markdown(problem: str | None) -> str:
     else:
         text += f" Build it with: `{INGEST_HINT}`"
     return f"⚠️ **AQ Coach can't answer yet.** {text}"
+
+
+def _days(days: float) -> str:
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def storage_notice(retention_days: float | None = None) -> str:
+    """The page's one line on what is stored and how to forget it (with how long it is kept, when set)."""
+    kept = f" for {_days(retention_days)} after your last message" if retention_days else ""
+    return (f"🔒 Your chats are stored on this server{kept} so you can come back to them; "
+            "**Forget this chat** deletes everything this browser has stored, at once.")
+
+
+def forgotten_status(counts: dict[str, int]) -> str:
+    """The one-line confirmation after "Forget this chat" (rows deleted per table)."""
+    said, rated = counts.get("messages", 0), counts.get("feedback", 0)
+    if not any(counts.values()):
+        return "Nothing was stored for this chat, so there was nothing to delete."
+    ratings = f" and {rated} rating{'' if rated == 1 else 's'}" if rated else ""
+    return f"Chat forgotten: {said} message{'' if said == 1 else 's'}{ratings} deleted for good."

@@ -4,7 +4,7 @@ registered in the order `aq-coach --help` lists them. Each verb's docstring is i
 Every verb takes --json for scripts; without it, people get tables and progress bars. Errors are
 one clear line on stderr and a non-zero exit code, never a traceback (assistant.cli_support).
 The other verbs live by audience: cli_index.py (import, ingest, search, status) and
-cli_maintainers.py (settings, eval, bench, and the db, plan and feedback groups).
+cli_maintainers.py (settings, eval, bench, insights, and the db, plan and feedback groups).
 """
 
 from __future__ import annotations
@@ -200,6 +200,7 @@ app.command("settings")(cli_maintainers.settings_)
 app.command()(serve)
 app.command("eval")(cli_maintainers.eval_cmd)
 app.command()(cli_maintainers.bench)
+app.command()(cli_maintainers.insights)
 app.add_typer(cli_maintainers.db_app, name="db")
 app.add_typer(cli_maintainers.plan_app, name="plan")
 app.add_typer(cli_maintainers.feedback_app, name="feedback")

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .cli_support import BACKEND_OPT, JSON_OPT, emit_json, err, friendly_errors, load_settings, out
+from .cli_support import BACKEND_OPT, JSON_OPT, UsageProblem, emit_json, err, friendly_errors, load_settings, out
 
 
 @friendly_errors
@@ -95,6 +95,73 @@ def db_upgrade(as_json: bool = JSON_OPT):
         out.print(f"the old file was copied to {backup}")
 
 
+@db_app.command("purge")
+@friendly_errors
+def db_purge(
+    older_than: str | None = typer.Option(None, "--older-than", metavar="DAYS", help=(
+        "Delete conversations whose last message is older than this many days (0 or more; 0.5 is twelve hours).")),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; delete nothing."),
+    as_json: bool = JSON_OPT,
+):
+    """Delete the conversations whose last message is older than DAYS, with their messages and feedback.
+
+    One transaction, safe while servers run (a message being written keeps its conversation); run again, it deletes nothing.
+
+    AQ_HISTORY_RETENTION_DAYS makes `aq-coach serve` do this at start and hourly."""
+    import math
+
+    from .conversations import ConversationStore
+    from .database import redact
+    from .retention import TABLES, cutoff_for
+
+    try:
+        days = float(older_than) if older_than is not None else math.nan
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days >= 0):
+        raise UsageProblem("--older-than DAYS needs a number of days, 0 or more" +
+                           ("" if older_than is None else f", not {older_than!r}"))
+    url = _history_database(load_settings())
+    cutoff = cutoff_for(days)
+    counts = ConversationStore(url).purge(days, dry_run=dry_run)
+    data = {"database": redact(url), "older_than_days": days, "cutoff": cutoff, "dry_run": dry_run, **counts}
+    if as_json:
+        emit_json(data)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    table = Table(title=f"aq-coach db purge --older-than {days:g}{' --dry-run' if dry_run else ''}")
+    table.add_column("table")
+    table.add_column(f"rows {verb}", justify="right")
+    for name in TABLES:
+        table.add_row(name, str(counts[name]))
+    out.print(table)
+    out.print(f"{verb} {counts['conversations']} conversation(s) last active before {cutoff[:16].replace('T', ' ')} UTC "
+              f"in {data['database']}", highlight=False, markup=False)
+
+
+def _history_database(settings) -> str:
+    """The chat history's database URL, once it is known to hold a history (never creates one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .database import DatabaseError, engine_for, redact, schema_version
+
+    url = settings.app_database_url
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if not path or not Path(path).exists():
+            raise DatabaseError(f"there is no chat history at {path or url} (an empty database): nothing to purge")
+    try:
+        with engine_for(url).connect() as conn:
+            version = schema_version(conn)
+    except SQLAlchemyError as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise DatabaseError(f"cannot open the database {redact(url)}: {reason}") from None
+    if version == 0:
+        raise DatabaseError(f"the database {redact(url)} holds no chat history yet (an empty database): nothing to purge")
+    return url
+
+
 # --- plan --------------------------------------------------------------------------------------
 
 plan_app = typer.Typer(help="The question plan's model, trained on labelled athlete questions (evals/datasets/plan).",
@@ -163,11 +230,23 @@ feedback_app = typer.Typer(help="Athletes' feedback on answers (in the app datab
 
 @feedback_app.command("export")
 @friendly_errors
-def feedback_export(as_json: bool = JSON_OPT):
-    """Print every thumbs-up/down with its question, answer, sources, backend and comment."""
+def feedback_export(
+    as_eval: Path | None = typer.Option(None, "--as-eval", metavar="FILE", help="Write every thumbs-down or commented answer to this YAML "
+                                        "file as eval cases (fill in their key_points, then: aq-coach eval --dataset FILE)."),
+    force: bool = typer.Option(False, "--force", help="With --as-eval: write over FILE if it exists."),
+    as_json: bool = JSON_OPT,
+):
+    """Print every thumbs-up/down with its question, answer, sources, backend and comment.
+
+    With --as-eval FILE, write the thumbs-downs and commented answers as eval cases instead."""
     from .conversations import ConversationStore
 
+    if force and as_eval is None:
+        raise UsageProblem("--force goes with --as-eval FILE")
     settings = load_settings()
+    if as_eval is not None:
+        _export_as_eval(as_eval, force, as_json, settings)
+        return
     rows = ConversationStore(settings.app_database_url).export_feedback()
     if as_json:
         emit_json({"feedback": rows})
@@ -179,6 +258,124 @@ def feedback_export(as_json: bool = JSON_OPT):
         table.add_row(str(r.get("created_at", "")), "👍" if r.get("rating", 0) > 0 else "👎", str(r.get("question", ""))[:80],
                       str(r.get("answer", ""))[:120], str(r.get("comment") or ""), str(r.get("backend", "")))
     out.print(table)
+
+
+def _export_as_eval(path: Path, force: bool, as_json: bool, settings) -> None:
+    """`feedback export --as-eval FILE`: the rated answers as eval cases (assistant.evals.feedback_cases)."""
+    from rich.progress import Progress
+
+    from .conversations import ConversationStore
+    from .database import redact
+    from .evals.feedback_cases import ExportProblem, check_target, collect, render, write
+
+    try:
+        check_target(path, force)
+        store = ConversationStore(settings.app_database_url)
+        with Progress(console=err, transient=True, disable=as_json) as bar:
+            task = bar.add_task("reading rated answers", total=None)
+            export = collect(store, lambda done, total: bar.update(task, completed=done, total=total))
+        source = redact(settings.app_database_url)
+        if export.cases:
+            write(path, render(export, source, path.name))
+    except ExportProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    data = {"file": str(path) if export.cases else None, **export.summary()}
+    if not export.cases:
+        data["message"] = f"nothing to export: no thumbs-down or commented answers in {source}; {path} was not written"
+    if as_json:
+        emit_json(data)
+        return
+    if not export.cases:
+        out.print(data["message"], highlight=False, markup=False)
+        return
+    table = Table(title=f"feedback cases ({len(export.cases)})")
+    for col in ("id", "rating", "turns", "question", "comment"):
+        table.add_column(col)
+    for c in data["cases"]:
+        table.add_row(c["id"], "👎" if c["rating"] == "down" else "👍", str(c["turns"]), c["question"][:80], (c["comment"] or "")[:80])
+    out.print(table)
+    for item in export.left_out:
+        out.print(f"left out {item['id']}: {item['reason']}", highlight=False, markup=False)
+    out.print(f"wrote {len(export.cases)} feedback case(s) to {path} ({data['multi_turn']} multi-turn; "
+              f"{export.praised} thumbs-up without a comment not exported). Fill in each case's key_points, then run: "
+              f"aq-coach eval --dataset {path}", highlight=False, markup=False)
+
+
+# --- insights ----------------------------------------------------------------------------------
+
+@friendly_errors
+def insights(
+    since: str | None = typer.Option(None, "--since", metavar="DAYS", help="Only questions asked in the last DAYS days (e.g. 7, or 0.5)."),
+    report: Path | None = typer.Option(None, "--report", metavar="DIR",
+                                       help="Also write DIR/insights.html (with a bar chart; no network) and DIR/insights.json."),
+    as_json: bool = JSON_OPT,
+):
+    """What athletes ask, grouped into topics: content gaps (no article covers it), answer failures
+    (covered, but rated down or flagged), and the rest; the topics needing attention first.
+
+    Reads the stored conversations (AQ_DATABASE_URL: SQLite or PostgreSQL). --json prints {"topics": [...]}."""
+    from rich.progress import Progress
+
+    from .insights import Insights
+
+    days = _days(since)
+    settings = load_settings()
+    service = Insights(settings)
+    if not service.stored_questions():
+        raise ValueError(f"no conversations stored yet in {service.store.url.split('@')[-1]}")
+    with Progress(console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("reading questions", total=None)
+        topics = service.topics(days, lambda stage, done, total: bar.update(task, description=stage, completed=done,
+                                                                            total=total or None))
+    if not topics:
+        raise ValueError(f"no questions asked in the last {since} days")
+    data = [t.as_dict() for t in topics]
+    paths = []
+    if report is not None:
+        from .insights_report import write_report
+
+        window = f"the last {since} days" if since else "all stored questions"
+        paths = write_report(report, data, subtitle=f"{sum(t.count for t in topics)} questions, {window}")
+    if as_json:
+        emit_json({"topics": data, **({"reports": [str(p) for p in paths]} if paths else {})})
+        return
+    _insights_table(data, paths)
+
+
+def _days(since: str | None) -> float | None:
+    """--since as a number of days (0 or more); anything else is a usage error in one line."""
+    if since is None:
+        return None
+    try:
+        days = float(since)
+    except ValueError:
+        raise UsageProblem(f"--since must be a number of days, e.g. 7 (not {since!r})") from None
+    if not 0 <= days <= 100_000:   # also NaN
+        raise UsageProblem(f"--since must be a number of days, 0 or more (not {since!r})")
+    return days
+
+
+def _insights_table(data: list[dict], paths: list[Path]) -> None:
+    """The topics as a table; athletes' words are shown as text, never read as markup."""
+    from rich.text import Text
+
+    table = Table(title=f"what athletes ask ({sum(t['count'] for t in data)} questions, {len(data)} topics)", show_lines=True)
+    for col in ("#", "verdict", "topic", "asked", "gap", "👎", "guard", "support"):
+        table.add_column(col, justify="left" if col in ("verdict", "topic") else "right", no_wrap=col != "topic",
+                         ratio=1 if col == "topic" else None)
+    style = {"content_gap": "bold red", "answer_failure": "bold yellow", "ok": "dim"}
+    for n, t in enumerate(data, 1):
+        topic = Text(t["name"])
+        if t["terms"]:
+            topic.append("\n" + ", ".join(t["terms"]), style="dim")
+        if t["suggested_articles"]:
+            topic.append("\nsuggested: " + "; ".join(t["suggested_articles"]), style="cyan")
+        table.add_row(str(n), Text(t["verdict"].replace("_", " "), style=style[t["verdict"]]), topic, str(t["count"]), f"{t['gap_share']:.0%}",
+                      f"{t['down_share']:.0%}", f"{t['guard_share']:.0%}", "" if t["support"] is None else f"{t['support']:.2f}")
+    out.print(table)
+    flagged = {v: sum(t["verdict"] == v for t in data) for v in ("content_gap", "answer_failure")}
+    out.print(f"{flagged['content_gap']} content gap(s), {flagged['answer_failure']} answer failure(s)"
+              + (f"; report: {paths[0]}" if paths else ""), highlight=False, markup=False)
 
 
 # --- eval and bench ----------------------------------------------------------------------------

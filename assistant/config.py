@@ -161,6 +161,23 @@ class Settings(BaseSettings):
     replica_name: str | None = Field(
         None, description="This server's name, stored with each message it writes; unset: host name and port.")
 
+    # insights (aq-coach insights): chosen on the tune topics of evals/insights/seed_conversations.yaml
+    insights_topic_cosine: float = Field(0.55, ge=-1, le=1, description=(
+        "Questions this close (cosine of their vectors beside their plan facets) are grouped into one topic."))
+    insights_facet_weight: float = Field(1.0, ge=0, le=10, description=(
+        "Weight of a question's plan facets (the not-covered topics it names, its main AQ term, its subject) beside "
+        "its vector when topics are grouped; 0 groups by the vectors alone."))
+    insights_gap_share: float = Field(0.5, ge=0, le=1, description=(
+        "A topic whose answers said the articles don't cover it at least this often is a content gap."))
+    insights_down_share: float = Field(0.4, ge=0, le=1, description=(
+        "A covered topic whose answers were rated down at least this often (and at least twice) is an answer failure."))
+    insights_guard_share: float = Field(0.3, ge=0, le=1, description=(
+        "… or whose answers the guard flagged (filtered, regenerated or replaced) at least this often (and at least twice)."))
+    history_retention_days: float | None = Field(
+        None, gt=0, description="Days a conversation is kept after its last message: `aq-coach serve` deletes older ones "
+        "(with their messages and feedback) when it starts and then hourly, as `aq-coach db purge --older-than DAYS` "
+        "does. Unset: kept until the athlete forgets them.")
+
     # ui
     answer_cache_size: int = Field(
         1024, ge=0, le=1_000_000, description="Composer answers remembered per (question, conversation, index version) and "
@@ -182,6 +199,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web UI binds to; loopback by default.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web UI.")
     auth: str | None = Field(None, description="'user:password' turns on the web UI's login.")
+    admin_auth: SecretStr | None = Field(None, description=(
+        "'user:password' turns on the maintainers' page (/maintainers: what athletes ask, insights), behind its own "
+        "login, separate from the athletes' AQ_AUTH. Unset, the page is off."))
 
     # evals and bench
     eval_llm_judge: bool = Field(False, description=(

@@ -1,9 +1,11 @@
 """Chat history and athletes' feedback, in the app's database (assistant.database).
 
 Every browser gets a random session id (kept in its localStorage by the web UI). A session owns
-conversations; "New chat" closes the open conversation and the next message starts a new one, so
-nothing is ever deleted. Thumbs up/down are stored with the question, the answer, its sources and
-the backend that produced it, so `aq-coach feedback export` can show what athletes liked.
+conversations; "New chat" closes the open conversation and the next message starts a new one,
+deleting nothing. Rows are deleted only when an athlete forgets a session (`forget`) or a
+conversation outlives the retention (`purge`); the SQL is in assistant.retention. Thumbs up/down
+are stored with the question, the answer, its sources and the backend that produced it, so
+`aq-coach feedback export` can show what athletes liked.
 
 The database is SQLite in the data dir by default, or PostgreSQL shared by several replicas
 (settings.database_url). A session may move between replicas from one turn to the next: its
@@ -25,7 +27,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 
-from .database import conversations, feedback, is_postgres, lock_key, messages, meta, open_database
+from .database import conversations, feedback, is_postgres, lock_key, messages, meta, open_database, pack_vector
+from .retention import cutoff_for, forget_rows, purge_rows
 
 
 def _now() -> str:
@@ -41,6 +44,10 @@ def _plain(item: Any) -> Any:
 
 def _dump_sources(sources) -> str:
     return json.dumps([_plain(s) for s in (sources or [])], ensure_ascii=False, default=str)
+
+
+def _dump_meta(data: dict | None) -> str | None:
+    return None if data is None else json.dumps(data, ensure_ascii=False, default=str)
 
 
 def _load_list(text_: str | None) -> list:
@@ -72,18 +79,25 @@ class ConversationStore:
     # -- plumbing -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _write(self, session_id: str | None = None) -> Iterator[Connection]:
-        """One transaction. On PostgreSQL, writes for one session are serialised across replicas."""
+        """One transaction. On PostgreSQL, writes for one session are serialised across replicas; on
+        SQLite the transaction takes the write lock before its first read, so what it reads (the open
+        conversation) cannot be deleted under it by another process (a purge, assistant.retention)."""
         guard = contextlib.nullcontext() if self._postgres else self._lock
         with guard, self.engine.begin() as conn:
+            if not self._postgres:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             if self._postgres and session_id is not None:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(f"session:{session_id}")})
             yield conn
 
     @staticmethod
-    def _open_conversation(conn: Connection, session_id: str) -> int | None:
-        row = conn.execute(select(conversations.c.id)
-                           .where(conversations.c.session_id == session_id, conversations.c.closed_at.is_(None))
-                           .order_by(conversations.c.id.desc()).limit(1)).first()
+    def _open_conversation(conn: Connection, session_id: str, lock: bool = False) -> int | None:
+        """The session's open conversation; with lock (a writer), its row is held until the transaction
+        ends (PostgreSQL FOR KEY SHARE), so a purge cannot delete it under the message being written."""
+        query = (select(conversations.c.id)
+                 .where(conversations.c.session_id == session_id, conversations.c.closed_at.is_(None))
+                 .order_by(conversations.c.id.desc()).limit(1))
+        row = conn.execute(query.with_for_update(read=True, key_share=True) if lock else query).first()
         return int(row[0]) if row else None
 
     # -- app secret -----------------------------------------------------------------------------
@@ -98,23 +112,30 @@ class ConversationStore:
 
     # -- history --------------------------------------------------------------------------------
     def append_message(self, session_id: str, role: str, content: str, sources=None, backend: str | None = None,
-                       notices: list[str] | None = None, turn_id: str | None = None) -> int:
+                       notices: list[str] | None = None, turn_id: str | None = None,
+                       reply_to: int | None = None, vector=None, meta: dict | None = None) -> int | None:
         """Add a message to the session's open conversation (starting one if needed); returns its id.
 
         A retried turn is not a new one: with a `turn_id` (the client's id for the turn), a message
         of that role and turn already stored is returned instead; without one, a question that
         repeats the conversation's last, unanswered question is that question again. `notices` are
         the short lines shown with an answer (guard notice …), kept so a restored conversation
-        looks the same.
+        looks the same. An answer with `reply_to` (its question's id) is stored only while that
+        question is: if the athlete forgot the chat while it was being answered, nothing is stored
+        and None is returned. An answer's `vector` (its question's) and `meta` (Answer.insight_meta())
+        are what `aq-coach insights` reads.
         """
         if role not in ("user", "assistant"):
             raise ValueError(f"role must be 'user' or 'assistant', not {role!r}")
         with self._write(session_id) as conn:
+            if reply_to is not None and conn.execute(select(messages.c.id).where(
+                    messages.c.id == int(reply_to), messages.c.session_id == session_id)).first() is None:
+                return None
             if turn_id:
                 done = self._turn_message(conn, session_id, turn_id, role)
                 if done is not None:
                     return int(done.id)
-            conversation = self._open_conversation(conn, session_id)
+            conversation = self._open_conversation(conn, session_id, lock=True)
             if conversation is None:
                 conversation = conn.execute(conversations.insert().values(
                     session_id=session_id, created_at=_now())).inserted_primary_key[0]
@@ -128,7 +149,8 @@ class ConversationStore:
                 conversation_id=conversation, session_id=session_id, role=role, content=str(content),
                 sources=_dump_sources(sources) if sources is not None else None, backend=backend,
                 notices=json.dumps([str(n) for n in notices], ensure_ascii=False) if notices else None,
-                created_at=_now(), served_by=self.served_by, turn_id=turn_id or None))
+                created_at=_now(), served_by=self.served_by, turn_id=turn_id or None,
+                question_vector=pack_vector(vector), answer_meta=_dump_meta(meta)))
             return int(result.inserted_primary_key[0])
 
     @staticmethod
@@ -180,6 +202,24 @@ class ConversationStore:
                                 .select_from(c.outerjoin(m, m.c.conversation_id == c.c.id))
                                 .where(c.c.session_id == session_id).group_by(c.c.id).order_by(c.c.id)).all()
         return [dict(r._mapping) for r in rows]
+
+    # -- forgetting (assistant.retention) -------------------------------------------------------
+    def forget(self, session_id: str) -> dict[str, int]:
+        """Delete the session's conversations, messages and feedback, in one transaction; rows deleted
+        per table ({"conversations": 0, "messages": 0, "feedback": 0} for a session never stored)."""
+        with self._write(session_id) as conn:
+            return forget_rows(conn, session_id)
+
+    def purge(self, older_than_days: float, dry_run: bool = False) -> dict[str, int]:
+        """Delete the conversations whose last activity is older than that (their newest message, or
+        their creation when they have none), with their messages and feedback, in one transaction;
+        rows per table. dry_run counts them and deletes nothing. See assistant.retention."""
+        cutoff = cutoff_for(older_than_days)
+        if dry_run:
+            with self.engine.connect() as conn:
+                return purge_rows(conn, cutoff, dry_run=True)
+        with self._write() as conn:
+            return purge_rows(conn, cutoff, postgres=self._postgres)
 
     # -- feedback -------------------------------------------------------------------------------
     def add_feedback(self, session_id: str, question: str, answer: str, sources, backend: str | None,
@@ -243,3 +283,15 @@ class ConversationStore:
             row["sources"] = _load_list(row["sources"])
             out.append(row)
         return out
+
+    def messages_before(self, message_id: int) -> list[dict]:
+        """The messages of a stored message's conversation before it, as [{"role", "content"}] (oldest first):
+        the turns a rated answer followed. [] when the message is not stored (any more)."""
+        m = messages
+        with self.engine.connect() as conn:
+            conversation = conn.execute(select(m.c.conversation_id).where(m.c.id == int(message_id))).scalar()
+            if conversation is None:
+                return []
+            rows = conn.execute(select(m.c.role, m.c.content)
+                                .where(m.c.conversation_id == conversation, m.c.id < int(message_id)).order_by(m.c.id)).all()
+        return [{"role": r.role, "content": r.content} for r in rows]

@@ -7,10 +7,15 @@ PostgreSQL (`postgresql+psycopg://…`), so every replica sees every session.
 The schema is versioned in the `meta` table (`schema_version`). Opening a database creates a
 missing schema; an older one is upgraded in place by `upgrade()` (`aq-coach db upgrade`). Each
 upgrade step only adds (a column, an index), so nothing already stored is changed or lost.
+
+Schema 3 keeps, with each answer, what `aq-coach insights` reads: the vector of the question it answered
+(`question_vector`, `pack_vector`: float16, base64) and the answer's metadata (`answer_meta`, JSON: an
+honest gap or not, the guard's action, the retrieval support, the plan's scope, intent, terms and gaps).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import threading
@@ -22,7 +27,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Tab
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import NoSuchModuleError, OperationalError, SQLAlchemyError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
@@ -47,6 +52,8 @@ messages = Table(
     Column("created_at", String(40), nullable=False),
     Column("served_by", String(200)),          # schema 2: the replica that wrote it
     Column("turn_id", String(64)),             # schema 2: the client's id for a turn, so a retry is not a new one
+    Column("question_vector", Text),           # schema 3: an answer's question vector (pack_vector)
+    Column("answer_meta", Text),               # schema 3: an answer's metadata for insights (JSON)
     Index("messages_conversation", "conversation_id", "id"),
     Index("messages_turn", "session_id", "turn_id", "role"),
 )
@@ -157,8 +164,16 @@ def _to_2(conn: Connection) -> str:
     return "messages.served_by and messages.turn_id added (which replica wrote a message; a retried turn)"
 
 
+def _to_3(conn: Connection) -> str:
+    columns = {c["name"] for c in inspect(conn).get_columns("messages")}
+    for name in ("question_vector", "answer_meta"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE messages ADD COLUMN {name} TEXT"))
+    return "messages.question_vector and messages.answer_meta added (what insights reads of each answer)"
+
+
 # Each step takes the schema from version n to n + 1; a step only adds.
-_STEPS: dict[int, Callable[[Connection], str]] = {1: _to_2}
+_STEPS: dict[int, Callable[[Connection], str]] = {1: _to_2, 2: _to_3}
 
 
 def upgrade(engine: Engine) -> UpgradeReport:
@@ -190,8 +205,36 @@ def open_database(url: str) -> Engine:
     try:
         upgrade(engine)
     except OperationalError as exc:
-        raise DatabaseError(f"cannot open the database {redact(url)}: {exc.orig}") from None
+        reason = " ".join(str(exc.orig).split())   # one line: the driver's message may run over several
+        raise DatabaseError(f"cannot open the database {redact(url)}: {reason}") from None
     return engine
+
+
+# --- stored vectors --------------------------------------------------------------------------------
+
+def pack_vector(vector) -> str | None:
+    """A vector as stored in a text column: float16, little-endian, base64 (a MiniLM vector: 1 KB of
+    text, where JSON would take 8). None stays None."""
+    if vector is None:
+        return None
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f2").tobytes()).decode("ascii")
+
+
+def unpack_vector(stored: str | None):
+    """pack_vector's text back as a float32 numpy vector; None for None or anything unreadable."""
+    if not stored:
+        return None
+    import numpy as np
+
+    try:
+        data = base64.b64decode(stored, validate=True)
+    except ValueError:
+        return None
+    if not data or len(data) % 2:
+        return None
+    return np.frombuffer(data, dtype="<f2").astype(np.float32)
 
 
 # --- coordination ----------------------------------------------------------------------------------

@@ -12,6 +12,23 @@ from .plan import QuestionPlan
 from .retrieval import HybridSearcher, SearchHit
 
 
+def support(hits: list[SearchHit], query_vector) -> float | None:
+    """How well the passages found cover the question: the best cosine between the question's vector
+    and their answer units' stored vectors (the measure the composer's not-covered floor,
+    composer_gap_cosine, is set in). None when there is no vector to compare."""
+    if query_vector is None:
+        return None
+    import numpy as np
+
+    vectors = [u.vector for h in hits for u in (h.units or ()) if getattr(u, "vector", None) is not None]
+    if not vectors:
+        return None
+    matrix = np.asarray(vectors, dtype=np.float32)
+    q = np.asarray(query_vector, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+    return round(float(np.max(matrix @ q / np.where(norms == 0, 1.0, norms))), 4)
+
+
 class PassageFinder:
     """Searches for the passages of one question plan. The searcher is passed on every call, not
     kept: the evals swap the service's searcher for one that records what was retrieved."""

@@ -37,15 +37,17 @@ class SessionChat:
         history = self.store.history(session_id)
         if history and history[-1]["role"] == "user":
             history = history[:-1]   # its question went unanswered: it is the one being asked again, or replaced
-        self.store.append_message(session_id, "user", question, turn_id=turn_id or None)
+        asked = self.store.append_message(session_id, "user", question, turn_id=turn_id or None)
         for streamed, item in with_text_so_far(self.service.stream(question, history)):
             if isinstance(item, AnswerDelta):
                 yield streamed
             elif isinstance(item, Answer):
-                self._keep(session_id, item, turn_id)
+                self._keep(session_id, item, turn_id, asked)
                 yield item.text.strip()
 
-    def _keep(self, session_id: str, answer: Answer, turn_id: str) -> None:
+    def _keep(self, session_id: str, answer: Answer, turn_id: str, asked: int | None) -> None:
+        """Store the answer, unless its question was forgotten (/forget_session) while it was answered."""
         notices = [n for n in [getattr(answer.guard, "notice", "") or "", *(answer.notices or [])] if n]
         self.store.append_message(session_id, "assistant", answer.text, sources=answer.sources, backend=answer.backend,
-                                  notices=list(dict.fromkeys(notices)), turn_id=turn_id or None)
+                                  notices=list(dict.fromkeys(notices)), turn_id=turn_id or None, reply_to=asked,
+                                  vector=answer.query_vector, meta=answer.insight_meta())

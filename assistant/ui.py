@@ -13,7 +13,10 @@ controller's state into Gradio updates, in the style of smolagents' gradio_ui.py
 * thumbs up/down (+ an optional comment) are stored with the question, answer, sources, backend;
 * `/chat` is a named API endpoint: `Client(url).predict("question", api_name="/chat")`,
   `/chat_with_history` takes the conversation too: `predict("question", history_json, api_name=…)`,
-  and `/chat_session` continues a conversation stored under a client's session id;
+  `/chat_session` continues a conversation stored under a client's session id, and
+  `/forget_session` deletes such a session's conversations, messages and feedback;
+* "Forget this chat" deletes everything the browser's session has stored (assistant.retention), empties
+  the chat and gives the browser a fresh session id; a line under the chat says what is stored;
 * an empty or half-built index shows a banner with the command that fixes it, and a failing
   service shows a friendly sentence, never a traceback.
 
@@ -34,8 +37,9 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .chat import ChatController, ChatError
-from .chat_render import banner_markdown
+from .chat_render import banner_markdown, storage_notice
 from .config import Settings, apply_offline_hygiene
+from .maintainers import admin_login, maintainer_app
 
 if TYPE_CHECKING:  # imported lazily at run time: gradio is slow to import
     import gradio as gr
@@ -84,12 +88,12 @@ def build_app(service: "AnsweringService | None", store: "ConversationStore", gl
 
     controller = ChatController(service, store, glossary, startup_problem=startup_problem)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        view = _layout(gr, controller)
+        view = _layout(gr, controller, settings.history_retention_days)
         _wire(gr, demo, view, controller, answer_concurrency(settings))
     return demo
 
 
-def _layout(gr, controller: ChatController) -> SimpleNamespace:
+def _layout(gr, controller: ChatController, retention_days: float | None = None) -> SimpleNamespace:
     """The page's components (inside the open Blocks): header, banner, chat, input, feedback, glossary."""
     view = SimpleNamespace()
     view.session = gr.BrowserState("", storage_key=STORAGE_KEY, secret=controller.store.app_secret())
@@ -117,6 +121,8 @@ def _layout(gr, controller: ChatController) -> SimpleNamespace:
                 view.send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="aq-send")
             with gr.Row():
                 view.new = gr.Button("New chat", size="sm", elem_id="aq-new-chat")
+                view.forget = gr.Button("Forget this chat", size="sm", elem_id="aq-forget")
+            gr.Markdown(storage_notice(retention_days), elem_id="aq-storage-notice")
             view.feedback_status = gr.Markdown(elem_id="aq-feedback-status")
             with gr.Group(visible=False, elem_id="aq-comment") as view.comment_box:
                 view.comment = gr.Textbox(label="Anything to add about that answer? (optional)", lines=2,
@@ -129,7 +135,8 @@ def _layout(gr, controller: ChatController) -> SimpleNamespace:
 
 
 def _wire(gr, demo: "gr.Blocks", view: SimpleNamespace, controller: ChatController, limit: int) -> None:
-    """Every UI event is private; the public endpoints are /chat, /chat_with_history and /chat_session.
+    """Every UI event is private; the public endpoints are /chat, /chat_with_history, /chat_session and
+    /forget_session.
 
     UI and API answers share one concurrency group ("aq-answer"), sized by the backend (limit)."""
     on = _ui_events(gr, controller)
@@ -143,11 +150,16 @@ def _wire(gr, demo: "gr.Blocks", view: SimpleNamespace, controller: ChatControll
 
     demo.load(on.load, [view.session], [view.session, view.chatbot, view.turns, view.banner], **private)
     # The input is locked while an answer streams, and unlocked afterwards whatever happened.
+    answers = []
     for trigger in (view.textbox.submit, view.send.click):
-        trigger(on.respond, chat_inputs, chat_outputs, **answering).then(on.unlock, None, [view.textbox], **private)
-    view.chatbot.example_select(on.ask_example, None, [view.textbox], **private).then(
-        on.respond, chat_inputs, chat_outputs, **answering).then(on.unlock, None, [view.textbox], **private)
+        answers.append(trigger(on.respond, chat_inputs, chat_outputs, **answering))
+        answers[-1].then(on.unlock, None, [view.textbox], **private)
+    answers.append(view.chatbot.example_select(on.ask_example, None, [view.textbox], **private).then(
+        on.respond, chat_inputs, chat_outputs, **answering))
+    answers[-1].then(on.unlock, None, [view.textbox], **private)
     view.new.click(on.new_chat, [view.session], reset_outputs, **private)
+    # Forgetting stops an answer being written into the chat (it is not stored: its question is gone).
+    view.forget.click(on.forget, [view.session], [*reset_outputs, view.textbox], cancels=answers, **private)
     view.chatbot.clear(on.new_chat, [view.session], reset_outputs, **private)  # the chat's own trash button
     view.chatbot.like(on.like, [view.session, view.turns], [view.last_feedback, view.comment_box, view.feedback_status],
                       **private)
@@ -191,6 +203,13 @@ def _ui_events(gr, controller: ChatController) -> SimpleNamespace:
         view = controller.new_chat(stored_session)
         return view.session_id, chatbot(view), view.turns, None, gr.update(visible=False), "", ""
 
+    def forget(stored_session):
+        done = controller.forget(stored_session)
+        if done.counts is None:  # it failed: the chat stays as it is, with the line saying so
+            return (*(gr.update() for _ in range(6)), done.status, gr.update())
+        empty = gr.update(value=[], feedback_value=[])
+        return done.session_id, empty, [], None, gr.update(visible=False), "", done.status, gr.update(interactive=True)
+
     def like(stored_session, turns, evt: gr.LikeData):
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         rated = controller.like(stored_session, turns, index, evt.liked)
@@ -203,8 +222,8 @@ def _ui_events(gr, controller: ChatController) -> SimpleNamespace:
     def unlock():
         return gr.update(interactive=True)
 
-    return SimpleNamespace(load=load, respond=respond, ask_example=ask_example, new_chat=new_chat, like=like,
-                           save_comment=save_comment, unlock=unlock)
+    return SimpleNamespace(load=load, respond=respond, ask_example=ask_example, new_chat=new_chat, forget=forget,
+                           like=like, save_comment=save_comment, unlock=unlock)
 
 
 def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
@@ -237,6 +256,18 @@ def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
         """
         yield from errors_as_gr(controller.chat_session_api(question, session_id, turn_id))
 
+    def forget_session_api(session_id: str) -> dict:
+        """Delete everything stored under a session: its conversations, messages and feedback.
+
+        session_id: 32 hex characters, as given to /chat_session. Returns the rows deleted per table
+        (conversations, messages, feedback; all 0 for a session never stored) and a one-line message.
+        Every replica sees the deletion at once.
+        """
+        try:
+            return controller.forget_session_api(session_id)
+        except ChatError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
     if not controller.answers_stream():
         # Written whole at once (the composer): one value, from a plain function, costs Gradio less than a generator.
         chat_api, chat_with_history_api, chat_session_api = map(_whole, (chat_api, chat_with_history_api, chat_session_api))
@@ -249,6 +280,9 @@ def _api_endpoints(gr, controller: ChatController, limit: int) -> None:
     gr.api(chat_session_api, api_name="chat_session", **answering,
            api_description="Ask AQ Coach a question in a stored session (session_id: 32 hex characters); "
                            "any replica continues it. turn_id (optional) makes a retried turn safe.")
+    gr.api(forget_session_api, api_name="forget_session",
+           api_description="Forget a stored session (session_id: 32 hex characters): its conversations, messages and "
+                           "feedback are deleted on every replica; returns the rows deleted per table.")
 
 
 def _whole(endpoint):
@@ -308,6 +342,7 @@ def serve(demo: "gr.Blocks", settings: Settings, *, block: bool = True):
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))
     demo.queue(default_concurrency_limit=1, status_update_rate=settings.queue_status_interval_s)
     return demo.launch(
+        _app=maintainer_app(settings),  # the chat, and /maintainers behind its own login (AQ_ADMIN_AUTH)
         server_name=settings.host,
         server_port=settings.port,
         auth=parse_auth(settings.auth),
@@ -330,6 +365,7 @@ def create_app(settings: Settings) -> "gr.Blocks":
     """The real app: AnsweringService.from_settings, the ConversationStore on settings.app_database_url, the glossary."""
     from .conversations import ConversationStore
     from .indexing import glossary_for
+    from .retention import start_retention
     from .store import StoreError
 
     apply_offline_hygiene()
@@ -339,6 +375,7 @@ def create_app(settings: Settings) -> "gr.Blocks":
     if not settings.database_url:  # the default SQLite file: its folder may not exist yet (a fresh data dir)
         settings.app_db.parent.mkdir(parents=True, exist_ok=True)
     store = ConversationStore(settings.app_database_url, served_by=settings.replica_name or f"{socket.gethostname()}:{settings.port}")
+    start_retention(store, settings.history_retention_days)  # AQ_HISTORY_RETENTION_DAYS: purge now, then hourly
     try:
         from .answering import AnsweringService
 
@@ -351,5 +388,6 @@ def create_app(settings: Settings) -> "gr.Blocks":
 
 def launch(settings: Settings, *, block: bool = True):
     """Serve the athletes' chat (called by `aq-coach serve`)."""
-    parse_auth(settings.auth)  # a malformed AQ_AUTH fails before the slow start
+    parse_auth(settings.auth)  # a malformed AQ_AUTH or AQ_ADMIN_AUTH fails before the slow start
+    admin_login(settings)
     return serve(create_app(settings), settings, block=block)

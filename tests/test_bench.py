@@ -37,6 +37,7 @@ REQUIRED = (
     "api_load_trivial",
     "api_load_aq",
     "api_load_ratio",
+    "insights",
 )
 API_LOADS = ("api_load_trivial", "api_load_aq")
 LATENCIES = (*COLD_AND_WARM, *(f"{name}_warm" for name in COLD_AND_WARM), "ui_p95_under_load_ms", *API_LOADS)
@@ -295,3 +296,19 @@ def test_the_install_size_is_the_environments():
     from assistant.bench import install_size_mb
 
     assert install_size_mb(sys.prefix) > 50
+
+
+def test_the_insights_figure_reads_stored_vectors_and_groups_them(tmp_path, settings, embeddings):
+    """The `insights` figure's questions are stored with their vectors (nothing to embed when read), and
+    the figure is the service's whole call over them."""
+    from sqlalchemy import create_engine, text
+
+    from assistant.bench.insights import TARGET_S, insights_figure, stored_questions_db
+
+    url = stored_questions_db(tmp_path / "q.sqlite", embeddings, 500)
+    with create_engine(url).connect() as conn:
+        stored = conn.execute(text("SELECT count(question_vector), count(answer_meta) FROM messages")).one()
+    assert tuple(stored) == (500, 500)
+    fig = insights_figure(settings, embeddings, tmp_path / "fig", n=800, runs=1)
+    assert fig["name"] == "insights" and fig["unit"] == "s" and _number(fig["value"]) and fig["questions"] == 800
+    assert 10 < fig["topics"] < 800 and fig["target_s"] == TARGET_S and isinstance(fig["meets_target"], bool)

@@ -23,6 +23,7 @@ from assistant.chat import (
     ChatError,
     ChatStep,
     ChatView,
+    Forgotten,
     new_session_id,
 )
 from assistant.chat_render import escape_html
@@ -179,6 +180,91 @@ def test_new_chat_starts_a_new_conversation_without_deleting_old_messages(contro
     assert [m["content"] for m in store.history(session)][0] == "What is the swing side?"
     conversations = store.conversations(session)
     assert len(conversations) == 2 and conversations[0]["closed_at"] and conversations[0]["messages"] == 2
+
+
+# --- forget this chat -------------------------------------------------------------------------
+
+def test_forget_this_chat_deletes_the_session_and_empties_the_chat(controller, store):
+    session, other = new_session_id(), new_session_id()
+    first = _ask(controller, QUESTION, session)[-1]
+    controller.like(session, first.turns, 1, True)
+    controller.new_chat(session)
+    _ask(controller, "What is the swing side?", session)
+    _ask(controller, "What is the pushing side?", other)
+
+    done = controller.forget(session)
+    assert isinstance(done, Forgotten)
+    assert done.counts == {"conversations": 2, "messages": 4, "feedback": 1}
+    assert done.status == "Chat forgotten: 4 messages and 1 rating deleted for good."
+    assert done.session_id != session and len(done.session_id) == 32   # the browser starts afresh, unlinked
+    assert store.messages(session) == [] and store.conversations(session) == [] and store.ratings(session) == {}
+    assert store.export_feedback() == [] and controller.load(session).chat == []
+    assert [m["role"] for m in store.messages(other)] == ["user", "assistant"]   # another athlete's chat stays
+
+    for nothing in (session, new_session_id(), "", None, "../etc/passwd"):   # nothing stored: said, not an error
+        again = controller.forget(nothing)
+        assert again.counts == {"conversations": 0, "messages": 0, "feedback": 0}
+        assert again.status == "Nothing was stored for this chat, so there was nothing to delete."
+
+
+def test_a_page_still_showing_a_forgotten_chat_continues_without_it(service, store, glossary, tmp_path):
+    """Forgotten through replica B (another store on the same database), the page on replica A still
+    shows the old chat: its next question is answered and shown without it, as the database has it."""
+    a = ChatController(service, store, glossary)
+    b = ChatController(service, ConversationStore(store.url, served_by="b"), glossary)
+    session = new_session_id()
+    first = _ask(a, "What is the swing side?", session)[-1]
+    assert b.load(session).chat == first.chat                  # B serves A's conversation …
+    assert b.forget_session_api(session)["messages"] == 2
+    assert b.load(session).chat == [] and a.load(session).chat == []   # … and neither serves it once forgotten
+    follow = _ask(a, "How does it relate to the pushing side?", session, first.chat, first.turns)[-1]
+    assert [m["role"] for m in follow.chat] == ["user", "assistant"]
+    assert follow.turns[0]["content"] == "How does it relate to the pushing side?"
+    assert [m["content"] for m in store.history(session)][0] == "How does it relate to the pushing side?"
+    assert len(store.messages(session)) == 2
+
+
+def test_an_answer_finishing_after_its_chat_was_forgotten_is_not_stored(controller, store):
+    session = new_session_id()
+    steps = controller.respond(QUESTION, session, [], [])
+    first = next(steps)                                         # the question is stored, the answer on its way
+    assert first.lock_input and len(store.messages(session)) == 1
+    assert controller.forget(session).counts["messages"] == 1
+    final = list(steps)[-1]
+    assert final.chat[-1]["content"] and final.turns[-1]["message_id"] is None   # shown on that page, not kept
+    assert store.messages(session) == [] and store.conversations(session) == []
+
+
+def test_forget_session_api(controller, store):
+    session = new_session_id()
+    list(controller.chat_session_api(QUESTION, session, "turn-1"))
+    done = controller.forget_session_api(session)
+    assert done == {"session_id": session, "conversations": 1, "messages": 2, "feedback": 0,
+                    "message": "Chat forgotten: 2 messages deleted for good."}
+    assert store.messages(session) == []
+    assert controller.forget_session_api(session)["messages"] == 0
+    for bad in ("not-a-session", "", None, 42):
+        with pytest.raises(ChatError, match="32 hex"):
+            controller.forget_session_api(bad)
+
+
+class UnreachableStore(ConversationStore):
+    """The real store whose database goes away when a chat is forgotten."""
+
+    def forget(self, session_id):
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("DELETE FROM messages", {}, Exception("connection refused (secret detail)"))
+
+
+def test_a_failed_forget_says_so_and_keeps_the_chat(service, glossary, tmp_path):
+    controller = ChatController(service, UnreachableStore(tmp_path / "app.sqlite"), glossary)
+    session = new_session_id()
+    done = controller.forget(session)
+    assert done.counts is None and done.session_id == session and "could not be forgotten" in done.status
+    with pytest.raises(ChatError, match="could not be forgotten") as err:
+        controller.forget_session_api(session)
+    assert "secret" not in str(err.value)
 
 
 # --- feedback ---------------------------------------------------------------------------------

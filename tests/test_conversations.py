@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -270,3 +271,248 @@ def test_feedback_export_cli_reads_the_store(settings, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["feedback"]
     assert rows[0]["question"] == "What is the swing side?" and rows[0]["comment"] == "clear"
+
+
+# --- forgetting a session and purging old conversations (assistant.retention), on both databases ------
+
+ZERO = {"conversations": 0, "messages": 0, "feedback": 0}
+
+
+def _rows(database_url: str) -> dict[str, list[tuple]]:
+    """Every history row, straight from the database (not through the store)."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        rows = {"conversations": conn.execute(text("SELECT id, session_id FROM conversations ORDER BY id")).all(),
+                "messages": conn.execute(text("SELECT conversation_id, session_id, content FROM messages ORDER BY id")).all(),
+                "feedback": conn.execute(text("SELECT session_id, question FROM feedback ORDER BY id")).all()}
+    engine.dispose()
+    return {table: [tuple(r) for r in found] for table, found in rows.items()}
+
+
+def _age(database_url: str, days: float, session_id: str | None = None, conversation_id: int | None = None) -> None:
+    """Write created_at `days` in the past on a session's rows (or one conversation's), as if they were that old."""
+    from datetime import UTC, datetime, timedelta
+
+    when = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="microseconds")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        for table, key in (("conversations", "id"), ("messages", "conversation_id"), ("feedback", "conversation_id")):
+            column, value = ("session_id", session_id) if session_id is not None else (key, conversation_id)
+            conn.execute(text(f"UPDATE {table} SET created_at = :w WHERE {column} = :v"), {"w": when, "v": value})
+    engine.dispose()
+
+
+def _two_sessions(store: ConversationStore) -> None:
+    """s1: two conversations (New chat between them), three messages, two ratings; s2: one of each."""
+    store.append_message("s1", "user", "What is the swing side?")
+    answer = store.append_message("s1", "assistant", "In AQ's terms …")
+    store.add_feedback("s1", "What is the swing side?", "In AQ's terms …", [], "composer", 1, "clear", message_id=answer)
+    store.clear("s1")
+    store.append_message("s1", "user", "And the pushing side?")
+    store.add_feedback("s1", "Q", "A", [], "composer", -1)
+    store.append_message("s2", "user", "What is contributor timing?")
+    theirs = store.append_message("s2", "assistant", "It is …")
+    store.add_feedback("s2", "What is contributor timing?", "It is …", [], "composer", 1, message_id=theirs)
+
+
+def test_forget_deletes_every_row_of_the_session_and_nothing_else(database_url):
+    store = ConversationStore(database_url)
+    _two_sessions(store)
+    before = _rows(database_url)
+    theirs = {table: [r for r in rows if "s2" in r] for table, rows in before.items()}
+
+    assert store.forget("s1") == {"conversations": 2, "messages": 3, "feedback": 2}
+    after = _rows(database_url)
+    assert after == theirs   # 0 rows of s1 left in any table; s2's rows exactly as they were
+    assert store.history("s1") == [] and store.conversations("s1") == [] and store.ratings("s1") == {}
+    assert [m["content"] for m in store.messages("s2")] == ["What is contributor timing?", "It is …"]
+    assert store.forget("s1") == ZERO and store.forget("never-seen") == ZERO   # nothing to forget is no error
+    store.append_message("s1", "user", "A fresh start")                      # the session id can start over
+    assert [c["messages"] for c in store.conversations("s1")] == [1]
+
+
+def test_a_forget_through_one_replica_is_seen_by_the_other(database_url):
+    a, b = ConversationStore(database_url, served_by="a"), ConversationStore(database_url, served_by="b")
+    _two_sessions(a)
+    assert len(b.history("s1")) == 1 and b.conversations("s1") and b.ratings("s1")   # b reads what a wrote
+    assert a.forget("s1")["messages"] == 3
+    assert b.history("s1") == [] and b.messages("s1") == [] and b.conversations("s1") == [] and b.ratings("s1") == {}
+    assert [r["session_id"] for r in b.export_feedback()] == ["s2"]
+
+
+def test_an_answer_to_a_question_forgotten_meanwhile_is_not_stored(database_url):
+    store = ConversationStore(database_url)
+    asked = store.append_message("s1", "user", "What is the swing side?")
+    store.forget("s1")   # the athlete forgot the chat while it was being answered
+    assert store.append_message("s1", "assistant", "In AQ's terms …", reply_to=asked) is None
+    assert _rows(database_url) == {"conversations": [], "messages": [], "feedback": []}
+    asked = store.append_message("s1", "user", "What is the swing side?")
+    assert store.append_message("s1", "assistant", "In AQ's terms …", reply_to=asked) is not None
+
+
+def test_purge_counts_then_removes_exactly_the_old_conversations_and_then_nothing(database_url, monkeypatch):
+    from assistant import retention
+
+    monkeypatch.setattr(retention, "_CHUNK", 1)   # one id per statement: the chunked deletes are exercised
+    store = ConversationStore(database_url)
+    answer = (store.append_message("old", "user", "old q"), store.append_message("old", "assistant", "old a"))[1]
+    store.add_feedback("old", "old q", "old a", [], "composer", 1, message_id=answer)
+    _age(database_url, 40, session_id="old")                           # 1 conversation, 2 messages, 1 rating: go
+    store.append_message("mixed", "user", "m1")
+    store.append_message("mixed", "assistant", "m1a")
+    closed = store.conversations("mixed")[0]["id"]
+    store.clear("mixed")
+    store.append_message("mixed", "user", "m2")
+    _age(database_url, 40, conversation_id=closed)                     # its old, closed conversation goes (2 messages)
+    store.append_message("revived", "user", "r1")
+    _age(database_url, 40, session_id="revived")
+    store.append_message("revived", "user", "r2")                      # created 40 days ago, last message now: kept
+    store.append_message("recent", "user", "fresh")                    # kept
+    store.add_feedback("lonely", "Q", "A", [], None, -1)               # a rating with no conversation, 40 days old: goes
+    _age(database_url, 40, session_id="lonely")
+    store.add_feedback("lonely2", "Q2", "A2", [], None, 1)             # … and one from today: kept
+    before = _rows(database_url)
+
+    expected = {"conversations": 2, "messages": 4, "feedback": 2}
+    assert store.purge(50, dry_run=True) == ZERO                       # nothing is 50 days old
+    assert store.purge(30, dry_run=True) == expected
+    assert _rows(database_url) == before                               # a dry run deletes nothing
+    assert store.purge(30) == expected
+    after = _rows(database_url)
+    assert sorted(s for _, s in after["conversations"]) == ["mixed", "recent", "revived"]
+    assert [c for _, _, c in after["messages"]] == ["m2", "r1", "r2", "fresh"]
+    assert after["feedback"] == [("lonely2", "Q2")]
+    assert {t: len(before[t]) - len(after[t]) for t in before} == expected
+    assert store.purge(30) == ZERO and store.purge(30, dry_run=True) == ZERO   # idempotent
+    assert [m["content"] for m in store.messages("mixed")] == ["m2"] and store.history("old") == []
+
+
+class SlowWriter(ConversationStore):
+    """The real store, pausing once it has read which conversation is open: a writer caught mid-write."""
+
+    def __init__(self, url: str, pause_s: float) -> None:
+        super().__init__(url, served_by="slow")
+        self.pause_s, self.reading = pause_s, threading.Event()
+
+    def _open_conversation(self, conn, session_id, lock=False):
+        found = ConversationStore._open_conversation(conn, session_id, lock)
+        if lock:
+            self.reading.set()
+            time.sleep(self.pause_s)
+        return found
+
+
+def _in_thread(fn) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - asserted by the test
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
+def test_a_message_being_written_while_a_purge_runs_keeps_its_conversation(database_url):
+    store = ConversationStore(database_url)
+    store.append_message("s1", "user", "old q")
+    store.append_message("s1", "assistant", "old a")
+    _age(database_url, 40, session_id="s1")
+    writer = SlowWriter(database_url, pause_s=1.0)   # another replica, answering the old conversation right now
+    thread, result = _in_thread(lambda: writer.append_message("s1", "user", "new q"))
+    assert writer.reading.wait(10)
+    counts = store.purge(30)                          # waits for the writer, then sees its message
+    thread.join(30)
+    assert "error" not in result, result.get("error")
+    assert counts == ZERO
+    assert [m["content"] for m in store.messages("s1")] == ["old q", "old a", "new q"]
+
+
+def test_a_message_written_while_a_purge_holds_its_conversation_starts_a_new_one(database_url, monkeypatch):
+    from assistant import retention
+
+    store = ConversationStore(database_url)
+    store.append_message("s1", "user", "old q")
+    _age(database_url, 40, session_id="s1")
+    holding = threading.Event()
+    real = retention.stale_ids
+
+    def slow_stale_ids(conn, cutoff, *, lock=False):   # the purge, paused with its conversations locked
+        ids = real(conn, cutoff, lock=lock)
+        holding.set()
+        time.sleep(1.0)
+        return ids
+
+    monkeypatch.setattr(retention, "stale_ids", slow_stale_ids)
+    thread, result = _in_thread(lambda: store.purge(30))
+    assert holding.wait(10)
+    writer = ConversationStore(database_url, served_by="other replica")
+    new = writer.append_message("s1", "user", "new q")   # waits for the purge, then finds no open conversation
+    thread.join(30)
+    assert result.get("value") == {"conversations": 1, "messages": 1, "feedback": 0}, result
+    assert store.messages("s1") == [m for m in store.messages("s1") if m["id"] == new] and len(store.messages("s1")) == 1
+    assert [c["messages"] for c in store.conversations("s1")] == [1]
+
+
+# --- aq-coach db purge --------------------------------------------------------------------------
+
+def _purge_cli(env: dict, *args: str):
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    return CliRunner().invoke(app, ["db", "purge", *args], env=env)
+
+
+def test_db_purge_cli_dry_run_json_then_purge_then_nothing(database_url, tmp_path):
+    import json
+
+    store = ConversationStore(database_url)
+    store.append_message("old", "user", "old q")
+    store.append_message("old", "assistant", "old a")
+    _age(database_url, 10, session_id="old")
+    store.append_message("new", "user", "new q")
+    env = {"AQ_DATABASE_URL": database_url, "AQ_DATA_DIR": str(tmp_path / "data")}
+
+    dry = _purge_cli(env, "--older-than", "7", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    data = json.loads(dry.stdout)
+    assert (data["dry_run"], data["older_than_days"], data["conversations"], data["messages"], data["feedback"]) == (True, 7.0, 1, 2, 0)
+    assert len(_rows(database_url)["messages"]) == 3
+    human = _purge_cli(env, "--older-than", "7")
+    assert human.exit_code == 0, human.output
+    assert "rows deleted" in human.stdout and "deleted 1 conversation(s)" in human.stdout
+    assert [c for _, _, c in _rows(database_url)["messages"]] == ["new q"]
+    again = _purge_cli(env, "--older-than", "7", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["conversations"] == 0
+
+
+@pytest.mark.parametrize("args", [["--older-than", "-5"], ["--older-than", "abc"], ["--older-than", "nan"], []])
+def test_db_purge_cli_bad_days_is_one_line(tmp_path, args):
+    result = _purge_cli({"AQ_DATA_DIR": str(tmp_path / "data")}, *args)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --older-than DAYS needs a number of days"), result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_db_purge_cli_unreachable_or_empty_database_is_one_line(tmp_path, postgres_db):
+    cases = {"postgresql+psycopg://aq:secret@127.0.0.1:1/aq": "cannot open the database",
+             postgres_db: "holds no chat history yet",                 # a database with no schema
+             None: "there is no chat history at"}                      # no SQLite file in the data dir
+    for url, message in cases.items():
+        env = {"AQ_DATA_DIR": str(tmp_path / "data"), **({"AQ_DATABASE_URL": url} if url else {})}
+        for args in (["--older-than", "30"], ["--older-than", "30", "--json"]):
+            result = _purge_cli(env, *args)
+            assert result.exit_code == 1, (url, result.output)
+            lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1 and message in lines[0] and "secret" not in result.stderr, (url, result.stderr)
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "data").exists()   # a purge never creates a database
+    engine = create_engine(postgres_db)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")).scalar() == 0
+    engine.dispose()

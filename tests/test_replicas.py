@@ -118,6 +118,54 @@ def test_a_browser_session_continues_on_the_other_replica(deployment):
     assert feedback == [(session, 1), (session, 1)]   # one from each replica, one table
 
 
+def test_a_session_forgotten_through_one_replica_is_gone_on_the_other(deployment):
+    """Forgotten through replica A's /forget_session, a session is gone on replica B at once: a page
+    opened on B restores nothing, B answers a retried turn afresh, and B's page that still shows the
+    chat carries on without it (a reload never brings it back)."""
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+
+    urls, db = deployment["urls"], deployment["db"]
+    question = "What is sprint-system continuity?"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        on_b = Tab(browser, urls["b"])
+        on_b.open()
+        on_b.ask(question)
+        [(session,)] = _rows(db, "SELECT DISTINCT session_id FROM messages WHERE content = :q", q=question)
+        a = Client(urls["a"], verbose=False)
+        follow = a.predict("How do I improve it?", session, "t2", api_name="/chat_session")  # A continues B's chat
+        assert "continuity" in follow.lower()
+        done = a.predict(session, api_name="/forget_session")
+        assert (done["conversations"], done["messages"], done["feedback"]) == (1, 4, 0)
+        for table in ("conversations", "messages", "feedback"):
+            assert _rows(db, f"SELECT id FROM {table} WHERE session_id = :s", s=session) == [], table
+        same_browser = Tab(browser, urls["b"])             # the same browser session, opened again on B
+        same_browser.page.goto(urls["b"])
+        same_browser.page.evaluate("(v) => localStorage.setItem('aq_coach_session', v)",
+                                   on_b.page.evaluate("() => localStorage.getItem('aq_coach_session')"))
+        same_browser.reload()
+        same_browser.page.wait_for_timeout(1000)
+        assert same_browser.user_messages() == [] and question not in same_browser.chat_text()
+        b = Client(urls["b"], verbose=False)
+        alone = b.predict("How do I improve it?", uuid.uuid4().hex, "t", api_name="/chat_session")
+        again = b.predict("How do I improve it?", session, "t2", api_name="/chat_session")   # the forgotten turn, retried
+        assert again == alone and again != follow        # answered afresh, without the forgotten context
+        on_b.ask("What is the swing side?", wait=False)  # B's page still shows the forgotten chat: it is not kept
+        on_b.page.wait_for_function("() => document.querySelectorAll(\"#aq-chat [data-testid='user']\").length === 2 "
+                                    "&& document.querySelector('#aq-chat').innerText.includes('What is the swing side?') "
+                                    "&& !document.querySelector('#aq-input textarea').disabled")
+        stored = ["How do I improve it?", "What is the swing side?"]   # what the database holds now
+        assert on_b.user_messages() == stored and on_b.answers() == 2 and question not in on_b.chat_text()
+        on_b.reload()
+        on_b.page.wait_for_function("() => document.querySelectorAll(\"#aq-chat [data-testid='user']\").length >= 2")
+        assert on_b.user_messages() == stored and question not in on_b.chat_text()
+        browser.close()
+    rows = _rows(db, "SELECT role, content, served_by FROM messages WHERE session_id = :s ORDER BY id", s=session)
+    assert [r[0] for r in rows] == ["user", "assistant", "user", "assistant"] and question not in [r[1] for r in rows]
+    assert {r[2] for r in rows} == {"b"}                   # all written anew by B since the forget
+
+
 class _LoadRun:
     """Concurrent two-turn sessions over /chat_session; a failed turn is retried on the other replica."""
 

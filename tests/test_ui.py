@@ -319,12 +319,64 @@ def test_gradio_client_chat_endpoint(app_server):
     answer = client.predict("What is contributor timing?", api_name="/chat")
     assert isinstance(answer, str) and "contributor timing" in answer.lower()
     api = client.view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/chat", "/chat_session", "/chat_with_history"]  # the UI's own events are private
+    assert sorted(api["named_endpoints"]) == ["/chat", "/chat_session", "/chat_with_history",
+                                              "/forget_session"]  # the UI's own events are private
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", api_name="/chat")
     # An API client holds no heartbeat stream open: the page keeps its own state, so the app asks for none.
     assert client.config.get("connect_heartbeat") is False and not client.heartbeat.is_alive()
     client.close()
+
+
+def _session_rows(db: Path, session: str) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t} WHERE session_id = ?", (session,)).fetchone()[0]
+                for t in ("conversations", "messages", "feedback")}
+
+
+def test_forget_this_chat_clears_the_screen_and_the_database(app_server, tab_factory):
+    tab = tab_factory(app_server.url)
+    tab.open()
+    notice = tab.page.inner_text("#aq-storage-notice")
+    assert "chats are stored" in notice and "Forget this chat" in notice   # the page says so, in one line
+    question = "What does aggressive projection mean?"
+    tab.ask(question)
+    tab.page.locator("#aq-chat button[aria-label='Like']").last.click()
+    with sqlite3.connect(app_server.db) as conn:
+        [(session,)] = conn.execute("SELECT DISTINCT session_id FROM messages WHERE content = ?", (question,)).fetchall()
+    assert _wait_for(lambda: _session_rows(app_server.db, session) == {"conversations": 1, "messages": 2, "feedback": 1})
+
+    tab.page.click("#aq-forget")
+    tab.page.wait_for_function("() => document.querySelector('#aq-feedback-status').innerText.includes('forgotten')")
+    assert tab.page.inner_text("#aq-feedback-status").strip() == "Chat forgotten: 2 messages and 1 rating deleted for good."
+    assert tab.user_messages() == [] and tab.answers() == 0
+    assert _session_rows(app_server.db, session) == {"conversations": 0, "messages": 0, "feedback": 0}
+    tab.reload()
+    tab.page.wait_for_timeout(1000)
+    assert tab.user_messages() == []                      # a reload does not bring it back
+    tab.ask("What is the swing side?")                    # the athlete carries on, under a fresh session id
+    with sqlite3.connect(app_server.db) as conn:
+        owners = {s for (s,) in conn.execute("SELECT session_id FROM messages WHERE content = 'What is the swing side?'")}
+    assert session not in owners and tab.user_messages() == ["What is the swing side?"]
+    assert tab.dialogs == [] and "Traceback" not in tab.chat_text()
+
+
+def test_gradio_client_forget_session_endpoint(app_server):
+    import uuid
+
+    from gradio_client import Client
+
+    client = Client(app_server.url, verbose=False)
+    session = uuid.uuid4().hex
+    client.predict("What is contributor timing?", session, "t1", api_name="/chat_session")
+    assert _session_rows(app_server.db, session)["messages"] == 2
+    done = client.predict(session, api_name="/forget_session")
+    assert {k: done[k] for k in ("conversations", "messages", "feedback")} == {"conversations": 1, "messages": 2, "feedback": 0}
+    assert done["session_id"] == session and done["message"].startswith("Chat forgotten")
+    assert _session_rows(app_server.db, session) == {"conversations": 0, "messages": 0, "feedback": 0}
+    assert client.predict(session, api_name="/forget_session")["messages"] == 0   # nothing left: 0, not an error
+    with pytest.raises(Exception, match="32 hex"):
+        client.predict("not-a-session", api_name="/forget_session")
 
 
 def test_gradio_client_chat_with_history_endpoint(app_server):

@@ -18,8 +18,9 @@ Latency figures come twice. *Cold* (`embed_query`, `retrieval_shipped`, `retriev
 (evals/datasets/plan/*.yaml, else evals/datasets/*.yaml), each asked once, after every memo keyed
 by text is cleared (the searcher's question vectors, the tokenizer's, the guard's and the
 composer's lru caches): what a new athlete's question costs. *Warm* (the same names + `_warm`):
-the 10 QUESTIONS asked again and again, mostly memo hits. Beside them: the install size of the
-environment the bench runs in, `aq-coach search` as a cold process (median of 5), and how long
+the 10 QUESTIONS asked again and again, mostly memo hits. `insights`: `aq-coach insights` over
+10,000 stored questions (assistant/bench/insights.py), target ≤ 10 s. Beside them: the install size
+of the environment the bench runs in, `aq-coach search` as a cold process (median of 5), and how long
 `aq-coach serve` takes to be ready beside a trivial Gradio app (a Chatbot and a Textbox) started
 in the same run.
 """
@@ -90,7 +91,7 @@ def run_bench(settings: Settings, quick: bool = False, console=None, ui: bool = 
         run = _Run(settings, quick, say, Path(tmp), make_embeddings(settings), _distinct_questions(quick, say))
         service, answering = _answering_figures(run)
         chunks, ingest = _ingest_throughput(run)
-        figures += answering + ingest + _synthetic_figures(run, chunks)
+        figures += answering + ingest + _synthetic_figures(run, chunks) + [_insights_figure(run)]
         figures += _process_figures(run, service, console, ui, load_rounds)
     return figures
 
@@ -189,6 +190,14 @@ def _synthetic_figures(run: _Run, chunks) -> list[dict]:
     for fig in figures:
         fig["chunks"] = n_synthetic
     return figures
+
+
+def _insights_figure(run: _Run) -> dict:
+    """`aq-coach insights` over 10,000 stored questions (synthetic, with stored vectors): target ≤ 10 s."""
+    from .insights import TARGET_S, insights_figure
+
+    run.say(f"insights over 10,000 stored questions (target ≤ {TARGET_S:.0f} s)…")
+    return insights_figure(run.base, run.embeddings, run.tmp, 10_000, runs=1 if run.quick else 3)
 
 
 def _process_figures(run: _Run, service, console, ui: bool, load_rounds: int | None) -> list[dict]:

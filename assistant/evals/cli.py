@@ -173,7 +173,7 @@ def _print_helpfulness(s: dict, console: Console) -> None:
             table.add_row(split, str(row["cases"]), str(row["pass"]), _pct(row["pass_rate"]), checks)
         console.print(table)
     for sk in s.get("skipped_cases", []):
-        console.print(f"skipped {sk['id']}: {sk['reason']}", highlight=False, markup=False)
+        console.print(sk.get("line") or f"skipped {sk['id']}: {sk['reason']}", highlight=False, markup=False)
     failures = s.get("helpfulness_failures") or []
     for f in failures[:40]:
         console.print(f"  {f['id']} [{f['split'] or '-'}] {f['check']} {f['verdict']}: {f['why']}", highlight=False, markup=False)
@@ -184,7 +184,8 @@ def _print_helpfulness(s: dict, console: Console) -> None:
 def _print_summary(result: RunResult, console: Console) -> None:
     s = result.summary
     title = (f"eval: {Path(s['dataset']).name} · {s['mode']} · {s['backend']} · {s['cases']} cases "
-             f"({s['passed']} pass, {s['failed']} fail, {s['uncertain']} uncertain)")
+             f"({s['passed']} pass, {s['failed']} fail, {s['uncertain']} uncertain"
+             + (f"; {s['skipped']} skipped" if s.get("skipped") else "") + ")")
     table = Table(title=title)
     for col in ("check", "n", "pass", "fail", "unsure", "rate", "min", "status"):
         table.add_column(col, justify="left" if col in ("check", "status") else "right", no_wrap=True)

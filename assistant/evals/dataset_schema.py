@@ -25,7 +25,8 @@ from .datasets import (
 )
 
 CASE_FIELDS = ("id", "question", "turns", "tags", "framing", "terms_any", "terms_all", "gold_sections", "scope",
-               "forbidden", "note", "notes", "article", "split", "kind", "key_points", "lead_any", "covered")
+               "forbidden", "note", "notes", "article", "split", "kind", "key_points", "lead_any", "covered",
+               "given_answer", "comment", "rating")
 ANSWER_FIELDS = ("answer", "sources", "backend")
 SOURCE_FIELDS = ("id", "title", "section", "excerpt", "text", "question", "score")
 FRAMING_VALUES = ("felt",)
@@ -35,6 +36,8 @@ SPLIT_VALUES = ("tune", "heldout")
 KIND_VALUES = ("yes_no", "definition", "how_to", "why", "feel_good", "feel_bad", "comparison", "two_part", "about_aq",
                "other")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# A rated answer exported as a case (`aq-coach feedback export --as-eval`): what the athlete saw and said.
+RATING_VALUES = ("up", "down")
 
 
 def parse_thresholds(value, path, line, *, default: dict[str, float]) -> dict[str, float]:
@@ -103,6 +106,8 @@ def parse_case(obj, path: Path, line: int | None, field_lines: dict[str, int], *
     forbidden = _forbidden(obj, path, at)
 
     helpful = _helpfulness_fields(obj, path, at)
+    if not answers:   # an answers file's own fields are ignored; its feedback fields come from the dataset
+        helpful.update(_feedback_fields(obj, path, at))
     case = Case(
         id=case_id,
         turns=turns,
@@ -200,6 +205,15 @@ def _helpfulness_fields(obj: dict, path, at) -> dict:
     out["covered"] = covered
     out["key_points"] = _key_points(obj.get("key_points"), path, at("key_points"))
     out["lead_any"] = _strings(obj.get("lead_any"), path, at("lead_any"), "lead_any")
+    return out
+
+
+def _feedback_fields(obj: dict, path, at) -> dict:
+    """The answer the athlete rated, their comment and their rating: information for the maintainer, never scored."""
+    out: dict = {"rating": _choice(obj, "rating", RATING_VALUES, path, at)}
+    for name in ("given_answer", "comment"):
+        value = obj.get(name)
+        out[name] = None if value is None else _string(value, path, at(name), name, limit=MAX_TEXT_CHARS, empty_ok=True)
     return out
 
 

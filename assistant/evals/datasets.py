@@ -103,10 +103,23 @@ class Case:
     lead_any: list[str] = field(default_factory=list)
     lead_terms: list[str] = field(default_factory=list)   # the AQ terms asked about: a same-or-different lead names both
     covered: bool | None = None              # False: the articles don't cover it (honest_gap applies)
+    # a rated answer exported by `aq-coach feedback export --as-eval`: for the maintainer, never scored
+    given_answer: str | None = None
+    comment: str | None = None
+    rating: str | None = None                # up | down
 
     @property
     def question(self) -> str:
         return self.turns[-1]
+
+    @property
+    def from_feedback(self) -> bool:
+        """A case exported from an athlete's rating (it carries the answer given, the comment or the rating)."""
+        return self.given_answer is not None or self.comment is not None or self.rating is not None
+
+    def has_own_checks(self) -> bool:
+        """Whether the case asks for anything beyond the checks every answer gets (framing, grounding, length …)."""
+        return self.has_answer_checks() or bool(self.gold_sections or self.kind)
 
     @property
     def expects_refusal(self) -> bool:
@@ -395,5 +408,6 @@ def merge_checks(answers: Dataset, dataset: Dataset) -> Dataset:
                     setattr(a, name, getattr(base, name))
             a.key_points = a.key_points or [list(p) for p in base.key_points]
             a.lead_any = a.lead_any or list(base.lead_any)
+            a.given_answer, a.comment, a.rating = base.given_answer, base.comment, base.rating
         merged.append(a)
     return Dataset(answers.path, answers.description or dataset.description, dict(dataset.thresholds), merged, kind="answers")

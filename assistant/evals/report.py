@@ -97,7 +97,8 @@ def _helpfulness_html(s: dict) -> str:
             out.append(f"<tr><td>{_e(split)}</td><td>{row['cases']}</td><td>{_pct(row['pass_rate'])}</td>{cells}</tr>")
         out.append("</table>")
     if s.get("skipped_cases"):
-        out.append("<h2>Skipped cases</h2><ul>" + "".join(f"<li><b>{_e(k['id'])}</b>: {_e(k['reason'])}</li>"
+        out.append("<h2>Skipped cases</h2><ul>" + "".join(f"<li>{_e(k['line'])}</li>" if k.get("line") else
+                                                           f"<li><b>{_e(k['id'])}</b>: {_e(k['reason'])}</li>"
                                                            for k in s["skipped_cases"]) + "</ul>")
     failures = s.get("helpfulness_failures") or []
     if failures:

@@ -33,7 +33,8 @@ from .summary_tables import check_rows, helpfulness_failures, pass_rate, retriev
 if TYPE_CHECKING:
     from ..guard import FramingJudge
 
-SKIPPED = "skipped"             # a case whose article is not in the corpus: not run, not counted
+SKIPPED = "skipped"             # a case whose article is not in the corpus, or an unfilled feedback case: not run, not counted
+UNFILLED = "no key points filled in yet"
 
 
 @dataclass
@@ -55,6 +56,7 @@ class CaseResult:
     kind: str = ""
     article: str = ""
     skipped: str = ""               # why the case was not run (verdict "skipped")
+    skip_line: str = ""             # the one line that says so, in the output and the report
 
     @property
     def question(self) -> str:
@@ -135,9 +137,18 @@ def missing_article(case: Case, corpus_dir) -> str:
     return f"article {slug!r} is not in the corpus ({Path(corpus_dir) / (slug + '.md')} does not exist)"
 
 
+def skip_reason(case: Case, corpus_dir) -> str:
+    """Why the case is not run ('' when it is): its article is missing, or it is a rated answer exported by
+    `aq-coach feedback export --as-eval` whose maintainer has not yet said what a good answer holds."""
+    if case.from_feedback and not case.has_own_checks():
+        return UNFILLED
+    return missing_article(case, corpus_dir)
+
+
 def _skipped(case: Case, reason: str) -> CaseResult:
+    line = f"feedback case {case.id}: {reason}, skipped" if case.from_feedback else f"skipped {case.id}: {reason}"
     return CaseResult(case.id, case.turns, "", case.tags, SKIPPED, [], split=case.split or "", kind=case.kind or "",
-                      article=case.article or "", skipped=reason)
+                      article=case.article or "", skipped=reason, skip_line=line)
 
 
 def _tag(result: CaseResult, case: Case) -> CaseResult:
@@ -202,7 +213,7 @@ def run_service(dataset: Dataset, service, *, backend: str | None = None, llm_ju
     chunk_texts = chunks_by_id(service.settings)
 
     def one(case: Case) -> CaseResult:
-        reason = missing_article(case, corpus_dir)
+        reason = skip_reason(case, corpus_dir)
         if reason:
             return _skipped(case, reason)
         return _tag(answer_case(case), case)
@@ -259,7 +270,7 @@ def run_answers(dataset: Dataset, *, k: int, framing: FramingJudge, chunks=None,
     """Grade recorded answers with the corpus's framing judge; cases whose article is not in `corpus_dir` (when
     given) are skipped."""
     def one(case: Case) -> CaseResult:
-        reason = missing_article(case, corpus_dir)
+        reason = skip_reason(case, corpus_dir)
         if reason:
             return _skipped(case, reason)
         started = time.perf_counter()
@@ -300,7 +311,7 @@ def summarise(result: RunResult) -> dict:
         "llm_judge": result.llm_judge,
         "cases": len(cases),
         "skipped": len(skipped),
-        "skipped_cases": [{"id": r.id, "reason": r.skipped} for r in skipped],
+        "skipped_cases": [{"id": r.id, "reason": r.skipped, "line": r.skip_line} for r in skipped],
         "passed": counts[PASS],
         "failed": counts[FAIL],
         "uncertain": counts[UNCERTAIN],
