@@ -26,7 +26,8 @@ from ..config import PROJECT_ROOT
 from ..insights import VERDICTS, AskedQuestion, Topic, TopicRules, insights_from_rows
 
 SEED = PROJECT_ROOT / "evals" / "insights" / "seed_conversations.yaml"
-SPLITS = ("tune", "held_out")
+FRESH = PROJECT_ROOT / "evals" / "insights" / "fresh_conversations.yaml"   # written blind later: never tuned on
+SPLITS = ("tune", "held_out", "fresh")
 FLAGS = ("content_gap", "answer_failure")
 COSINE_GRID = tuple(round(0.30 + 0.05 * n, 2) for n in range(11))        # 0.30 … 0.80
 GAP_GRID = tuple(round(0.20 + 0.05 * n, 2) for n in range(13))           # 0.20 … 0.80
@@ -120,7 +121,7 @@ def score(topics: list[Topic], asked: dict[int, str], seed: list[SeedTopic]) -> 
     pairwise F1 of the grouping, and each seed topic's label beside the verdict found for it."""
     found = found_labels(topics, asked)
     out = {}
-    for split in SPLITS:
+    for split in [s for s in SPLITS if any(t.split == s for t in seed)]:
         mine = [t for t in seed if t.split == split]
         figures: dict = {"topics": len(mine), "pairwise_f1": _pairwise_f1(topics, asked, {t.id for t in mine})}
         for flag in FLAGS:
@@ -186,7 +187,7 @@ def choose_rules(rows: list[AskedQuestion], asked: dict[int, str], seed: list[Se
 def summary_lines(figures: dict, label: str) -> list[str]:
     """The figures as report lines (tests/helpers.report prints them)."""
     lines = []
-    for split in SPLITS:
+    for split in figures:
         f = figures[split]
         lines.append(f"insights {label} {split:<8} ({f['topics']} seed topics, pairwise F1 {f['pairwise_f1']:.2f}): "
                      + "  ".join(f"{flag} P={f[flag]['precision']:.2f} R={f[flag]['recall']:.2f}" for flag in FLAGS))
