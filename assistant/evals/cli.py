@@ -235,8 +235,16 @@ def _print_summary(result: RunResult, console: Console) -> None:
             console.print(f"  {reg['id']}: {reg['before']} → {reg['after']} ({', '.join(reg['checks']) or 'verdict'})", highlight=False)
     elif result.baseline:
         console.print(f"no regressions against {result.baseline}", highlight=False)
+    _print_verdict(s, console)
+
+
+def _print_verdict(s: dict, console: Console) -> None:
+    """The run's last lines: what failed, then PASSED / FAILED (NOTHING SCORED when every case was skipped)."""
     if s["framing_failures"]:
         console.print(f"[bold red]framing failures:[/] {', '.join(s['framing_failures'])}", highlight=False)
     if s["failed_thresholds"]:
         console.print(f"[bold red]failed thresholds:[/] {', '.join(s['failed_thresholds'])}", highlight=False)
+    if not s["cases"] and s.get("skipped"):  # nothing passed and nothing failed: not a pass
+        console.print(f"[bold yellow]NOTHING SCORED[/]: all {s['skipped']} case(s) skipped", highlight=False)
+        return
     console.print("[bold green]PASSED[/]" if s["ok"] else "[bold red]FAILED[/]")

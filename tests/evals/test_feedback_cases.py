@@ -83,6 +83,9 @@ def test_rated_answers_round_trip_through_the_eval(database_url, run_cli, tmp_pa
     assert [s["line"] for s in summary["skipped_cases"]] == [f"feedback case {i}: no key points filled in yet, skipped"
                                                              for i in (two, one)]
 
+    shown = run_cli(["--dataset", str(target), "--report", str(tmp_path / "r0")])
+    assert "NOTHING SCORED" in shown.stdout and "PASSED" not in shown.stdout, "nothing scored is not a pass"
+
     target.write_text(_fill(text, two, '["contributor timing"]'), encoding="utf-8")
     scored = run_cli(["--dataset", str(target), "--report", str(tmp_path / "r2")])
     assert scored.exit_code == 0, scored.stdout + scored.stderr
