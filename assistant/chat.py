@@ -251,8 +251,9 @@ class ChatController:
 
     def forget(self, stored_session: Any) -> Forgotten:
         """"Forget this chat": every conversation, message and rating of the browser's session is deleted
-        from the database (so at once on every replica: none keeps a conversation in memory), and the
-        browser gets a fresh session id, so nothing it asks next is linked to what was forgotten."""
+        from the database (so at once on every replica, which read history from it), and the browser gets a
+        fresh session id, so nothing it asks next is linked to what was forgotten. (Each replica's answer
+        cache keeps recent composed answers by question and history text, with no session id, until evicted.)"""
         session_id = valid_session_id(stored_session)
         try:
             counts = self.store.forget(session_id) if session_id else {"conversations": 0, "messages": 0, "feedback": 0}

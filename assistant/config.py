@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     insights_guard_share: float = Field(0.3, ge=0, le=1, description=(
         "… or whose answers the guard flagged (filtered, regenerated or replaced) at least this often (and at least twice)."))
     history_retention_days: float | None = Field(
-        None, gt=0, description="Days a conversation is kept after its last message: `aq-coach serve` deletes older ones "
+        None, gt=0, le=100_000, description="Days a conversation is kept after its last message: `aq-coach serve` deletes older ones "
         "(with their messages and feedback) when it starts and then hourly, as `aq-coach db purge --older-than DAYS` "
         "does. Unset: kept until the athlete forgets them.")
 

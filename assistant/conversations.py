@@ -150,7 +150,9 @@ class ConversationStore:
                 sources=_dump_sources(sources) if sources is not None else None, backend=backend,
                 notices=json.dumps([str(n) for n in notices], ensure_ascii=False) if notices else None,
                 created_at=_now(), served_by=self.served_by, turn_id=turn_id or None,
-                question_vector=pack_vector(vector), answer_meta=_dump_meta(meta)))
+                question_vector=pack_vector(vector),
+                # which question it answers: two turns of one session may overlap (two tabs, parallel API calls)
+                answer_meta=_dump_meta({**meta, "reply_to": int(reply_to)} if meta and reply_to is not None else meta)))
             return int(result.inserted_primary_key[0])
 
     @staticmethod

@@ -308,15 +308,26 @@ class Insights:
                 self._corpus = (None, None, [])
         return self._corpus
 
-    def _embed_missing(self, rows: list[AskedQuestion], progress: Progress | None) -> None:
-        """Questions answered before schema 3 (or never answered) have no stored vector: embed them now."""
-        lacking = [r for r in rows if r.vector is None]
-        if not lacking:
-            return
+    def _embedder(self):
         if self._embeddings is None:
             from .embeddings import make_embeddings
 
             self._embeddings = make_embeddings(self.settings)
+        return self._embeddings
+
+    def _embed_missing(self, rows: list[AskedQuestion], progress: Progress | None) -> None:
+        """Questions answered before schema 3 (or never answered) have no stored vector, and one stored by
+        another embedding model has another length: embed them now, with the current model."""
+        lengths = {len(r.vector) for r in rows if r.vector is not None}
+        if len(lengths) > 1 or (lengths and any(r.vector is None for r in rows)):   # the current model's length wins
+            length = len(self._embedder().embed_query("length"))
+            for row in rows:
+                if row.vector is not None and len(row.vector) != length:
+                    row.vector = None
+        lacking = [r for r in rows if r.vector is None]
+        if not lacking:
+            return
+        self._embedder()
         for start in range(0, len(lacking), 256):
             if progress:
                 progress("embedding older questions", start, len(lacking))
@@ -356,14 +367,19 @@ def read_questions(engine, since: str | None = None, doctrine=None, glossary=Non
         rated = {r.message_id: (r.rating, r.comment) for r in conn.execute(
             select(f.c.message_id, f.c.rating, f.c.comment).where(f.c.message_id.is_not(None)).order_by(f.c.id))}
     rows: list[AskedQuestion] = []
+    by_id: dict[int, AskedQuestion] = {}
     asked: AskedQuestion | None = None
     for msg in stored:
         if msg.role == "user":
             asked = AskedQuestion(id=int(msg.id), question=msg.content, created_at=msg.created_at or "",
                                   conversation_id=int(msg.conversation_id))
             rows.append(asked)
-        elif asked is not None and asked.conversation_id == msg.conversation_id and asked.answer_id is None:
-            _answered(asked, msg, rated.get(msg.id))
+            by_id[asked.id] = asked
+            continue
+        # the question it names (stored since schema 3), else the conversation's last question before it
+        target = by_id.get(parse_meta(msg.answer_meta).get("reply_to") or -1, asked)
+        if target is not None and target.conversation_id == msg.conversation_id and target.answer_id is None:
+            _answered(target, msg, rated.get(msg.id))
     for row in rows:
         if row.gap is None and not row.gaps and not row.terms:   # nothing stored: the plan's lexical facts, read again
             row.gaps = tuple(doctrine.gaps_in(row.question)) if doctrine is not None else ()

@@ -37,17 +37,17 @@ def admin_login(settings: Settings) -> tuple[str, str] | None:
 
 
 def _since(raw: str | None) -> float | None:
-    """The `since` query parameter: days, a positive number, or absent."""
+    """The `since` query parameter: days, a positive number up to 100000, or absent."""
     if raw in (None, ""):
         return None
     try:
         days = float(raw)
     except ValueError:
         days = -1.0
-    if not days > 0:
+    if not 0 < days <= 100_000:   # also NaN and inf
         from fastapi import HTTPException
 
-        raise HTTPException(400, "since must be a positive number of days")
+        raise HTTPException(400, "since must be a positive number of days (at most 100000)")
     return days
 
 

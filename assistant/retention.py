@@ -41,8 +41,8 @@ _CHUNK = 500                   # ids per IN (...) list: far below SQLite's and p
 def cutoff_for(older_than_days: float, now: datetime | None = None) -> str:
     """The ISO timestamp `older_than_days` before now (UTC), as the history tables store it."""
     days = float(older_than_days)
-    if not days >= 0 or days == float("inf"):
-        raise ValueError(f"older_than_days must be a number of days, 0 or more, not {older_than_days!r}")
+    if not 0 <= days <= 100_000:   # also NaN and inf; a larger number overflows the date arithmetic
+        raise ValueError(f"older_than_days must be a number of days, 0 to 100000, not {older_than_days!r}")
     now = now or datetime.now(UTC)
     return (now - timedelta(days=days)).isoformat(timespec="microseconds")
 

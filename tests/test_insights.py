@@ -298,3 +298,25 @@ def test_an_unreachable_database_is_one_line(tmp_path):
     result = _invoke([], tmp_path / "data", "postgresql+psycopg://aq:pw@127.0.0.1:1/aq")
     assert result.exit_code == 1 and "cannot open the database" in result.stderr and "pw" not in result.stderr
     assert len(_lines(result.stderr)) == 1 and "Traceback" not in result.output
+
+
+def test_overlapping_turns_pair_each_answer_with_its_own_question(tmp_path):
+    """Two tabs of one session: both questions stored before either answer; each answer names its question."""
+    from assistant.insights import read_questions
+
+    store = ConversationStore(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    sid = "a" * 32
+    first = store.append_message(sid, "user", "What is contributor timing?", turn_id="t1")
+    second = store.append_message(sid, "user", "Can I eat before a race?", turn_id="t2")
+    store.append_message(sid, "assistant", "timing", turn_id="t1", reply_to=first, vector=[1.0, 0.0], meta={"gap": False})
+    store.append_message(sid, "assistant", "not covered", turn_id="t2", reply_to=second, vector=[0.0, 1.0], meta={"gap": True})
+    rows = {r.question: r for r in read_questions(store.engine)}
+    assert (rows["What is contributor timing?"].answer, rows["What is contributor timing?"].gap) == ("timing", False)
+    assert (rows["Can I eat before a race?"].answer, rows["Can I eat before a race?"].gap) == ("not covered", True)
+
+
+def test_vectors_of_another_embedding_model_are_embedded_again(settings, embeddings):
+    rows = [AskedQuestion(1, "What is contributor timing?", vector=np.ones(1536, dtype=np.float32)),
+            AskedQuestion(2, "What is the swing side?", vector=None)]
+    Insights(settings, embeddings=embeddings)._embed_missing(rows, None)
+    assert [len(r.vector) for r in rows] == [384, 384]

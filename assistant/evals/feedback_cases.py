@@ -37,8 +37,8 @@ HEADER = """\
 # To do, for each case: fill in key_points, what a good answer must say. Each point is a list of
 # alternative phrases, any one of which counts, e.g.
 #     key_points:
-#       - ["not the cause of speed", "does not make you faster"]
-#       - ["contributor timing"]
+#       - ["a phrase a good answer must contain", "or another way of saying it"]
+#       - ["an AQ term the answer must name"]
 # Any other check field works too (terms_any, forbidden, lead_any, kind, covered: false,
 # scope: out …; see evals/README.md). given_answer, comment and rating are what the athlete was
 # shown and said; they are never scored. `turns` are the athlete's questions, oldest first: the
