@@ -22,12 +22,9 @@ REALM = "AQ Coach maintainers"
 
 def parse_admin_auth(value: str | None) -> tuple[str, str] | None:
     """'user:password' → (user, password); None when unset. A malformed value is a clear ValueError."""
-    if not value:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise ValueError("AQ_ADMIN_AUTH must be 'user:password' (both parts non-empty)")
-    return user, password
+    from .ui import parse_auth  # the athletes' login is parsed the same way
+
+    return parse_auth(value, "AQ_ADMIN_AUTH")
 
 
 def admin_login(settings: Settings) -> tuple[str, str] | None:

@@ -299,13 +299,13 @@ def _whole(endpoint):
 
 # --- serving -----------------------------------------------------------------------------------
 
-def parse_auth(auth: str | None) -> tuple[str, str] | None:
-    """'user:password' → (user, password); None or '' → None."""
+def parse_auth(auth: str | None, variable: str = "AQ_AUTH") -> tuple[str, str] | None:
+    """'user:password' → (user, password); None or '' → None; anything else names `variable` in a ValueError."""
     if not auth:
         return None
     user, sep, password = auth.partition(":")
     if not sep or not user or not password:
-        raise ValueError("AQ_AUTH must look like 'user:password'")
+        raise ValueError(f"{variable} must look like 'user:password'")
     return user, password
 
 

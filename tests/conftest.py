@@ -119,16 +119,9 @@ def postgres_url():
 @pytest.fixture
 def postgres_db(postgres_url) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL."""
-    import uuid
+    from helpers import fresh_postgres_database
 
-    from sqlalchemy import create_engine, text
-
-    name = "t" + uuid.uuid4().hex[:12]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
+    return fresh_postgres_database(postgres_url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

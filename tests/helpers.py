@@ -36,6 +36,20 @@ def judge_sentence(text: str):
     return shipped_judge().judge_sentence(text)
 
 
+def fresh_postgres_database(postgres_url: str, prefix: str = "t") -> str:
+    """The URL of a new, empty database on the PostgreSQL at postgres_url."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as s:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import free_port, report, start_chroma_server, stop_process
+from helpers import free_port, fresh_postgres_database, report, start_chroma_server, stop_process
 from sqlalchemy import create_engine, text
 from test_ui import CHROMIUM, CHROMIUM_ARGS, Tab
 
@@ -52,12 +52,7 @@ def _serve(env: dict, name: str, port: int, log_dir: Path) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def deployment(postgres_url, tmp_path_factory):
     base = tmp_path_factory.mktemp("replicas")
-    name = "r" + uuid.uuid4().hex[:12]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    db_url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    db_url = fresh_postgres_database(postgres_url, "r")
     chroma_port = free_port()
     (base / "chroma").mkdir()
     chroma = start_chroma_server(base / "chroma", chroma_port)

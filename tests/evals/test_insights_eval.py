@@ -7,11 +7,9 @@ thresholds chosen on the tune split only, held-out figures at least 0.8."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from helpers import SHIPPED_CORPUS, report
-from sqlalchemy import create_engine, text
+from helpers import SHIPPED_CORPUS, fresh_postgres_database, report
 from typer.testing import CliRunner
 
 from assistant.cli import app
@@ -40,13 +38,7 @@ def seeded(request, service, tmp_path_factory):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('seed') / 'aq_coach.sqlite'}"
     else:
-        base = request.getfixturevalue("postgres_url")
-        name = "seed" + uuid.uuid4().hex[:10]
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = base.rsplit("/", 1)[0] + "/" + name
+        url = fresh_postgres_database(request.getfixturevalue("postgres_url"), "seed")
     store = ConversationStore(url)
     seed = load_seed()
     asked = seed_store(service, store, seed)
