@@ -8,6 +8,7 @@ parsed from the text, as for an index built before units were stored).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from helpers import judge_framing, shipped_doctrine, shipped_judge
@@ -386,3 +387,40 @@ def test_a_second_about_aq_question_in_a_chat_does_not_say_what_aq_is_again(serv
     b = service.answer("ok so what does AQ actually think makes you fast, in one or two sentences", history)
     said = set(split_sentences(a.text))
     assert b.text.strip() and not said & set(split_sentences(b.text))
+
+
+# --- answer shapes: both situations, one side, the term asked about ------------------------------
+
+_RUSHED = "Sprinting can suddenly feel heavy, rushed, disconnected and harder to organize even when the athlete is trying just as hard."
+_POWERFUL = "Sprinting may suddenly feel powerful, smooth, light and aggressive at the same time."
+
+
+def test_a_contrast_describes_both_situations_even_when_one_side_worries_the_athlete(glossary):
+    # the rushed side ranks first (and the plan is on it): the powerful side must still be described
+    hits = [_hit(_RUSHED, cid="a"), _hit(_POWERFUL, cid="b")]
+    plan = replace(_plan("Why does my start feel fine but my top speed feels heavy, rushed and disconnected?", glossary),
+                   kind="contrast", stance="disrupted")
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    ids = [cid for _, cid in comp.trace]
+    assert ids[:2] == ["a", "b"], comp.text
+    # and the lead sets the two apart (not support that happened to come next)
+    assert comp.trace[1][0].startswith(shipped_doctrine().text("by_contrast")), comp.text
+
+
+def test_a_one_sided_answer_leaves_out_a_unit_whose_next_sentence_is_on_the_other_side(glossary):
+    body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
+            "They simply feel the result when those relationships improve together.")
+    hits = [_hit(body, cid="a"), _hit(_RUSHED, cid="b")]
+    plan = replace(_plan("Why do I feel heavy and choppy at the end of my 200?", glossary), kind="why_feel", stance="disrupted")
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    assert "improve together" not in comp.text, comp.text
+    assert any(cid == "b" for _, cid in comp.trace)
+
+
+def test_what_to_work_on_after_a_term_names_that_term(glossary):
+    hits = [_hit("The swing side may need to thrust more aggressively into position, and the pushing side may need to "
+                 "express force more continuously.", cid="a"),
+            _hit("Contributor timing may need to become cleaner from stride to stride.", cid="b")]
+    plan = replace(_plan("How do I improve it?", glossary), kind="work_on", terms=("contributor timing",), named=())
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    assert comp.trace[0][1] == "b", comp.text

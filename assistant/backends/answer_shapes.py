@@ -31,6 +31,11 @@ def listed(topics) -> str:
     return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
 
 
+def _leaves_side(c: Candidate, side: str) -> bool:
+    """The unit brings the sentence after it along (answer.cite), and that one is on the other side."""
+    return c.follower is not None and c.follower.unit.stance not in (side, "neutral")
+
+
 class AnswerShapes:
     """Writes an answer's lead into its draft, one shape per kind of ask."""
 
@@ -82,7 +87,7 @@ class AnswerShapes:
             pass
         elif plan.kind == "explain" and 1 <= len(plan.named) <= 2 and self._define(answer, plan, 2):
             pass  # "explain continuity in simple words", "how do X and Y link up": what each is, first
-        elif ranked:
+        elif ranked and not answer.overlaps(ranked[0]):
             answer.cite(ranked[0])
         if plan.intent in ("doctrine", "injection"):
             # what AQ holds instead: the relationships underneath, in its own terms
@@ -98,7 +103,10 @@ class AnswerShapes:
                 answer.cite(under)
             return True
         if self._define(answer, plan, 2):  # "what's the difference between X and Y?": both
-            felt = self._felt(ranked, plan.stance or "improving", plan)
+            # how it feels, in a passage that names the term defined
+            naming = [c for c in ranked if any(t.lower().replace("-", " ") in c.unit.text.lower().replace("-", " ")
+                                               for t in plan.named)]
+            felt = self._felt(naming, plan.stance or "improving", plan) or self._felt(ranked, plan.stance or "improving", plan)
             if felt is not None and not answer.overlaps(felt):
                 answer.cite(felt)
             return True
@@ -131,20 +139,24 @@ class AnswerShapes:
         in_passing = self.doctrine.text("gap_in_passing").format(topics=listed(plan.gaps))
         if plan.gaps and in_passing and not answer.repeats(in_passing):
             answer.say(in_passing, GAP_ID)
-        best = self.ranker.training_unit(ranked)
+        best = self.ranker.training_unit(ranked, plan)
         if best:
             answer.cite(best)
         return best is not None
 
     def _felt(self, ranked: list[Candidate], side: str, plan: QuestionPlan) -> Candidate | None:
         """The unit that best says how sprinting feels on one side (improving or disrupted)."""
-        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side]
-        return max(felt, key=lambda c: c.score + 0.05 * self.ranker.stance_words(c, side), default=None)
+        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side and not _leaves_side(c, side)]
+        # the athlete's own words ("heavy", "rushed") in the first sentence: it names what they said
+        own = self.ranker.own_words(plan) - set(tokenize(" ".join(plan.terms)))
+        return max(felt, key=lambda c: c.score + 0.05 * self.ranker.stance_words(c, side)
+                   + 0.5 * min(3, len(own & frozenset(tokenize(split_sentences(c.unit.text)[0])))), default=None)
 
     def _under(self, ranked: list[Candidate], side: str, besides: Candidate | None) -> Candidate | None:
         """The unit that says, in AQ's terms, what may be happening underneath, on one side."""
         # what may need to improve (a training unit) is the answer to "what should I do?", not what is underneath
-        named = [c for c in ranked if c is not besides and self.ranker.terms_named(c) >= 2 and not self.ranker.is_training(c.unit)]
+        named = [c for c in ranked if c is not besides and self.ranker.terms_named(c) >= 2 and not self.ranker.is_training(c.unit)
+                 and not _leaves_side(c, side)]
         return next((c for c in named if c.unit.stance == side), named[0] if named else None)
 
     def _lead_felt(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
@@ -165,11 +177,12 @@ class AnswerShapes:
     def _lead_contrast(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Two situations: the passage closest to the question, then each side it leaves out, with
         that side's own passage."""
-        if not ranked:
+        first = next((c for c in ranked if not answer.overlaps(c)), None)
+        if first is None:
             return False
-        answer.cite(ranked[0])
-        # the side the athlete worries about leads; the other side is added when the question is balanced
-        sides = ("improving", "disrupted") if not plan.stance else (plan.stance,)
+        answer.cite(first)
+        # both situations, each with its own side's passage: the side the athlete worries about first
+        sides = ("improving", "disrupted") if plan.stance != "disrupted" else ("disrupted", "improving")
         for side in sides:
             if any(c.unit.stance == side for c in answer.sources):
                 continue
@@ -243,7 +256,7 @@ class AnswerShapes:
         if plan.named and self._define(answer, plan, 1):
             return
         if plan.wants_training:  # "what drills…?": no drills, but what AQ would have you work on
-            best = self.ranker.training_unit(ranked)
+            best = self.ranker.training_unit(ranked, plan)
             if best:
                 answer.cite(best)
                 return

@@ -123,6 +123,15 @@ class Composer:
     def _question_vector(self, text: str):
         return self.ranker.embed([text])[0] if self.embeddings is not None else None
 
+    @staticmethod
+    def _naming_first(pool: list[Candidate], plan: QuestionPlan) -> list[Candidate]:
+        """What is X? / are X and Y the same?: the support speaks of the terms defined, where passages do."""
+        if plan.kind not in ("definition", "same_or_different") or not plan.named:
+            return pool
+        named = [t.lower().replace("-", " ") for t in plan.named]
+        naming = [c for c in pool if any(t in c.unit.text.lower().replace("-", " ") for t in named)]
+        return naming or pool
+
     def _support(self, answer: AnswerDraft, ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""
         # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
@@ -130,14 +139,17 @@ class Composer:
         side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
         # (what to work on answers a disrupted stride with what may need to improve: a training unit keeps any side)
         pool = [c for c in ranked if not answer.overlaps(c) and not (
-            side and c.unit.stance in (_OTHER[side], "mixed") and plan.kind != "contrast"
-            and not (plan.wants_training and self.ranker.is_training(c.unit)))]
+            side and plan.kind != "contrast" and not (plan.wants_training and self.ranker.is_training(c.unit))
+            and (c.unit.stance in (_OTHER[side], "mixed")
+                 # the unit brings the sentence after it along ("…, they feel the result when … improving")
+                 or (c.follower is not None and c.follower.unit.stance in (_OTHER[side], "mixed"))))]
         # a fragment (a sentence of a few words) or a unit pointing back
         # ("AQ says those feelings…") leans on the sentences around it in the article: alone it dangles
         pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _LEANS_ON_PARAGRAPH.match(c.unit.text)]
         if not plan.wants_training and plan.kind != "about_aq":
             # what to work on answers "what should I do?", not "how would I know?" or "what is it?"
             pool = [c for c in pool if not self.ranker.is_training(c.unit)]
+        pool = self._naming_first(pool, plan)
         if answer.gap:  # only what is close to the question, or about the AQ term it names
             named = [t.lower().replace("-", " ") for t in plan.named]
             own = self.ranker.own_words(plan)

@@ -139,10 +139,16 @@ class UnitRanker:
             if plan.kind == "yes_no" and (u.verdict or NEGATES.search(u.text)):
                 c.score += w.stance_weight
 
-    def training_unit(self, ranked: list[Candidate]) -> Candidate | None:
-        """What to work on, in AQ's terms: the training unit naming the most AQ terms, by score."""
+    def training_unit(self, ranked: list[Candidate], plan: QuestionPlan | None = None) -> Candidate | None:
+        """What to work on, in AQ's terms: the training unit naming the most AQ terms, by score; first
+        one that names a term the plan targets ("how do I improve it?" after "what is contributor timing?")."""
         training = [c for c in ranked if self.is_training(c.unit)]
-        return max(training, key=lambda c: c.score + self.w.term_weight * self.terms_named(c), default=None)
+        targets = [t.lower().replace("-", " ") for t in (plan.terms if plan else ())]
+
+        def names_target(c: Candidate) -> bool:
+            return any(t in c.unit.text.lower().replace("-", " ") for t in targets)
+
+        return max(training, key=lambda c: (names_target(c), c.score + self.w.term_weight * self.terms_named(c)), default=None)
 
     def own_words(self, plan: QuestionPlan) -> set:
         """The question's own words: not the ones nearly every question uses ("sprint", "fast")."""
