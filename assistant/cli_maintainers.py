@@ -139,8 +139,9 @@ def db_purge(
               f"in {data['database']}", highlight=False, markup=False)
 
 
-def _history_database(settings) -> str:
-    """The chat history's database URL, once it is known to hold a history (never creates one)."""
+def _history_database(settings, nothing: str = "nothing to purge") -> str:
+    """The chat history's database URL, once it is known to hold a history (never creates one);
+    `nothing` ends the message when it holds none."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -150,7 +151,7 @@ def _history_database(settings) -> str:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if not path or not Path(path).exists():
-            raise DatabaseError(f"there is no chat history at {path or url} (an empty database): nothing to purge")
+            raise DatabaseError(f"there is no chat history at {path or url} (an empty database): {nothing}")
     try:
         with engine_for(url).connect() as conn:
             version = schema_version(conn)
@@ -158,7 +159,7 @@ def _history_database(settings) -> str:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise DatabaseError(f"cannot open the database {redact(url)}: {reason}") from None
     if version == 0:
-        raise DatabaseError(f"the database {redact(url)} holds no chat history yet (an empty database): nothing to purge")
+        raise DatabaseError(f"the database {redact(url)} holds no chat history yet (an empty database): {nothing}")
     return url
 
 
@@ -320,6 +321,7 @@ def insights(
 
     days = _days(since)
     settings = load_settings()
+    _history_database(settings, "no questions to group")  # reading insights never creates or upgrades a database
     service = Insights(settings)
     if not service.stored_questions():
         raise ValueError(f"no conversations stored yet in {service.store.url.split('@')[-1]}")

@@ -287,11 +287,18 @@ def test_a_bad_since_is_one_line(tmp_path, since, message):
     assert len(_lines(result.stderr)) == 1
 
 
-def test_an_empty_database_is_one_line(tmp_path):
+def test_no_database_is_one_line_and_none_is_created(tmp_path):
+    result = _invoke([], tmp_path / "data")
+    assert result.exit_code == 1 and "no chat history" in result.stderr and len(_lines(result.stderr)) == 1
+    as_json = _invoke(["--json"], tmp_path / "data")
+    assert as_json.exit_code == 1 and "no chat history" in json.loads(as_json.stdout)["error"]
+    assert not (tmp_path / "data" / "aq_coach.sqlite").exists()
+
+
+def test_a_database_with_no_questions_is_one_line(tmp_path):
+    ConversationStore(tmp_path / "data" / "aq_coach.sqlite")   # the schema, and nothing asked yet
     result = _invoke([], tmp_path / "data")
     assert result.exit_code == 1 and "no conversations stored yet" in result.stderr and len(_lines(result.stderr)) == 1
-    as_json = _invoke(["--json"], tmp_path / "data")
-    assert as_json.exit_code == 1 and "no conversations stored yet" in json.loads(as_json.stdout)["error"]
 
 
 def test_an_unreachable_database_is_one_line(tmp_path):

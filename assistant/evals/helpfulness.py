@@ -169,8 +169,10 @@ def subject_words(question: str) -> list[str]:
     return list(dict.fromkeys(t for t in tokenize(normalise(question)) if t not in _generic_stems and len(t) > 2))
 
 
+@lru_cache(maxsize=1)
 def _felt_words() -> re.Pattern:
-    """Words that say how sprinting feels: "feel" and the corpus doctrine's stance words (corpus data)."""
+    """Words that say how sprinting feels: "feel" and the corpus doctrine's stance words (corpus data,
+    read once, like _sides())."""
     from ..config import Settings
     from ..indexing import doctrine_for
 
