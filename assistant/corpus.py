@@ -167,6 +167,18 @@ class Glossary:
         return [t for t, stems in self._everyday_stems if any(w in norm for w in stems)]
 
 
+    def likeliest_term(self, text: str) -> Term | None:
+        """The term an everyday word in the text most likely means ("is rhythm the same as…?"): of the
+        terms whose everyday words appear, the one listing such a word earliest (glossary.yaml lists
+        them most typical first)."""
+        norm = f" {_stemmed(text)} "
+        self.expansions("")  # the stemmed everyday words, made once
+        ranked = [(next((i for i, w in enumerate(stems) if w in norm), None), n, t)
+                  for n, (t, stems) in enumerate(self._everyday_stems)]
+        found = [(i, n, t) for i, n, t in ranked if i is not None]
+        return min(found, key=lambda x: (x[0], x[1]))[2] if found else None
+
+
 def _stemmed(text: str) -> str:
     """The text normalised, split at apostrophes, each word Snowball-stemmed."""
     return " ".join(stem_words(re.findall(r"[a-z0-9]+", normalise(text))))

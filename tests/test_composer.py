@@ -199,6 +199,14 @@ def test_term_questions_give_the_glossary_definition(question, term, answers, gl
     assert term.replace("-", " ") in a.text.split("\n\n", 1)[1].lower().replace("-", " ")
 
 
+def test_same_or_different_with_an_everyday_word_defines_both_sides(service, glossary):
+    # "rhythm" names no term, and is an everyday word of several: the glossary's likeliest one is defined too
+    a = service.answer("is rhythm and coordination the same thing?")
+    defined = [t["chunk_id"] for t in a.trace if t["chunk_id"].startswith("glossary:")]
+    assert defined == [f"glossary:{glossary.likeliest_term('rhythm').term}"], a.text
+    assert a.trace[0]["chunk_id"] != defined[0], "the doctrine's own word is defined first, as asked"
+
+
 def test_a_question_naming_two_terms_defines_both(service, glossary):
     a = service.answer("What is the difference between the pushing side and the swing side?")
     assert a.intent == "term"

@@ -137,3 +137,12 @@ def test_load_glossary_edge_cases(tmp_path):
                      encoding="utf-8")
     assert [t.term for t in load_glossary(mixed)] == ["swing side"]
     assert isinstance(load_glossary(mixed).terms[0], Term)
+
+
+def test_an_everyday_word_of_several_terms_means_the_one_listing_it_first():
+    glossary = Glossary([Term("stride timing", "d", ("cadence", "rhythm")), Term("step linking", "d", ("rhythm", "flow")),
+                         Term("ground push", "d", ("push off",))])
+    assert glossary.likeliest_term("is rhythm the same thing?").term == "step linking"
+    assert glossary.likeliest_term("my cadence and rhythm").term == "stride timing"   # listed first there
+    assert glossary.likeliest_term("pushing off hard").term == "ground push"          # stemmed, like expansions()
+    assert glossary.likeliest_term("what about my elbows?") is None

@@ -122,6 +122,11 @@ class AnswerShapes:
         said = self._define(answer, plan, 2)
         if said < 2 and self._define_subject(answer, plan):
             said += 1
+        if said < 2 and not plan.named:
+            # "is rhythm the same as coordination?": the term the everyday word most likely means
+            term = self.glossary.likeliest_term(self.doctrine.subject_pattern.sub(" ", plan.question))
+            if term is not None:
+                said += self._define(answer, replace(plan, named=(term.term,), terms=()), 1, said)
         if said >= 2:
             answer.say(self.doctrine.text("not_the_same"))
         return said > 0
@@ -226,9 +231,10 @@ class AnswerShapes:
     def _asked_terms(self, plan: QuestionPlan) -> list[str]:
         return list(dict.fromkeys(list(plan.named) + list(plan.terms)))
 
-    def _define(self, answer: AnswerDraft, plan: QuestionPlan, most: int) -> int:
-        """The glossary definitions of (at most `most` of) the asked terms; how many were said."""
-        said = 0
+    def _define(self, answer: AnswerDraft, plan: QuestionPlan, most: int, before: int = 0) -> int:
+        """The glossary definitions of (at most `most` of) the asked terms, after `before` definitions
+        already said; how many were said."""
+        said = before
         names = self._asked_terms(plan)[:most] if plan.kind == "same_or_different" else (
             plan.named[:most] or (plan.terms[:1] if plan.intent == "term" else ()))
         for name in names:
@@ -239,7 +245,7 @@ class AnswerShapes:
                 answer.say(f"{lead}{article} **{term.term}** is {term.definition[0].lower() + term.definition[1:]}",
                            f"glossary:{term.term}")
                 said += 1
-        return said
+        return said - before
 
     def _admit_gap(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
         what = listed(plan.gaps)
