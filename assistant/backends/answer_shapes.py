@@ -17,7 +17,7 @@ from ..plan import QuestionPlan
 from ..retrieval import SearchHit, tokenize
 from ..text import split_sentences
 from .draft import ABOUT_AQ_ID, DOCTRINE_ID, GAP_ID, AnswerDraft
-from .unit_ranking import NEGATES, Candidate, UnitRanker, shares_word
+from .unit_ranking import NEGATES, Candidate, UnitRanker, names_any, shares_word
 
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 # kinds whose whole subject a not-covered topic can be, when the question names no AQ term
@@ -104,9 +104,8 @@ class AnswerShapes:
             return True
         if self._define(answer, plan, 2):  # "what's the difference between X and Y?": both
             # how it feels, in a passage that names the term defined
-            naming = [c for c in ranked if any(t.lower().replace("-", " ") in c.unit.text.lower().replace("-", " ")
-                                               for t in plan.named)]
-            felt = self._felt(naming, plan.stance or "improving", plan) or self._felt(ranked, plan.stance or "improving", plan)
+            side = plan.stance or "improving"
+            felt = self._felt([c for c in ranked if names_any(c, plan.named)], side, plan) or self._felt(ranked, side, plan)
             if felt is not None and not answer.overlaps(felt):
                 answer.cite(felt)
             return True

@@ -32,7 +32,7 @@ from ..retrieval import SearchHit
 from . import AnswerRequest, Piece
 from .answer_shapes import AnswerShapes, listed
 from .draft import GAP_ID, AnswerDraft, Composition
-from .unit_ranking import Candidate, UnitRanker, shares_word
+from .unit_ranking import Candidate, UnitRanker, names_any, shares_word
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,7 @@ class Composer:
         """What is X? / are X and Y the same?: the support speaks of the terms defined, where passages do."""
         if plan.kind not in ("definition", "same_or_different") or not plan.named:
             return pool
-        named = [t.lower().replace("-", " ") for t in plan.named]
-        naming = [c for c in pool if any(t in c.unit.text.lower().replace("-", " ") for t in named)]
-        return naming or pool
+        return [c for c in pool if names_any(c, plan.named)] or pool
 
     def _support(self, answer: AnswerDraft, ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""

@@ -55,6 +55,12 @@ _ONE_SIDED = ("signs", "why_feel", "explain")
 _CARRIES_ON = re.compile(r"^(?:Instead|Rather|In other words|That is why|Which is why|But)\b", re.I)
 
 
+def names_any(c: Candidate, terms) -> bool:
+    """The unit names one of these AQ terms (case- and hyphen-insensitive)."""
+    text = c.unit.text.lower().replace("-", " ")
+    return any(t.lower().replace("-", " ") in text for t in terms)
+
+
 def shares_word(own: set, tokens: frozenset) -> bool:
     """One of the question's own words is among the unit's, or begins one ("smooth" → "smoother")."""
     return bool(own & tokens) or any(t.startswith(w) for w in own if len(w) >= 4 for t in tokens)
@@ -143,12 +149,9 @@ class UnitRanker:
         """What to work on, in AQ's terms: the training unit naming the most AQ terms, by score; first
         one that names a term the plan targets ("how do I improve it?" after "what is contributor timing?")."""
         training = [c for c in ranked if self.is_training(c.unit)]
-        targets = [t.lower().replace("-", " ") for t in (plan.terms if plan else ())]
-
-        def names_target(c: Candidate) -> bool:
-            return any(t in c.unit.text.lower().replace("-", " ") for t in targets)
-
-        return max(training, key=lambda c: (names_target(c), c.score + self.w.term_weight * self.terms_named(c)), default=None)
+        targets = plan.terms if plan else ()
+        return max(training, key=lambda c: (names_any(c, targets), c.score + self.w.term_weight * self.terms_named(c)),
+                   default=None)
 
     def own_words(self, plan: QuestionPlan) -> set:
         """The question's own words: not the ones nearly every question uses ("sprint", "fast")."""
