@@ -162,14 +162,14 @@ class Settings(BaseSettings):
         None, description="This server's name, stored with each message it writes; unset: host name and port.")
 
     # insights (aq-coach insights): chosen on the tune topics of evals/insights/seed_conversations.yaml
-    insights_topic_cosine: float = Field(0.55, ge=-1, le=1, description=(
+    insights_topic_cosine: float = Field(0.5, ge=-1, le=1, description=(
         "Questions this close (cosine of their vectors beside their plan facets) are grouped into one topic."))
     insights_facet_weight: float = Field(1.0, ge=0, le=10, description=(
         "Weight of a question's plan facets (the not-covered topics it names, its main AQ term, its subject) beside "
         "its vector when topics are grouped; 0 groups by the vectors alone."))
     insights_gap_share: float = Field(0.5, ge=0, le=1, description=(
         "A topic whose answers said the articles don't cover it at least this often is a content gap."))
-    insights_down_share: float = Field(0.4, ge=0, le=1, description=(
+    insights_down_share: float = Field(0.3, ge=0, le=1, description=(
         "A covered topic whose answers were rated down at least this often (and at least twice) is an answer failure."))
     insights_guard_share: float = Field(0.3, ge=0, le=1, description=(
         "… or whose answers the guard flagged (filtered, regenerated or replaced) at least this often (and at least twice)."))

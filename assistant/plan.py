@@ -24,12 +24,17 @@ from .scope import is_injection, named_terms
 
 # "…mean, and what should I work on?": a second question joined to the first (sentence structure,
 # not a kind of ask: each part is then planned by the model).
-_SECOND = re.compile(r"(?:,?\s+and\s+|\?\s+|;\s+)(?=(?:what|how|why|should|is|are|does|do|can|when|which)\b)", re.I)
+_SECOND = re.compile(r"(?:,?\s+and\s+|\?\s+(?:(?:also|and|plus|btw|oh|but|then)\W+)*|;\s+)"
+                     r"(?=(?:what|how|why|should|is|are|does|do|can|when|which)\b)", re.I)
 _ASKS = re.compile(r"(?:^|[.?!]['\"\u2019\u201d]?\s+)(?:what|how|why|should|is|are|does|do|can|when|which)\b|\?", re.I)
 # A contrast compares two situations, and says so ("…but…", "…while…", "than", "vs"): a lexical fact
 # the answer's shape relies on, since it describes both sides.
 _TWO_SITUATIONS = re.compile(r"\b(but|while|whereas|vs|versus|than|compared|yet|though|although|instead|other (?:days|times)"
                              r"|differen\w*|same|then|until|after|before|once)\b", re.I)
+# A question that asks what/how/why takes no yes/no verdict ("when a kid says 'that felt coordinated',
+# what's actually going on?"): sentence structure, read on the last ask after a leading when/if clause.
+_WH_ASK = re.compile(r"^\W*(?:(?:so|ok|okay|and|but|well|wait|then)\W+)*(?:what|how|why|where|which|who)\b", re.I)
+_LEADING_CLAUSE = re.compile(r"^\W*(?:when|if|once|after|before|while|since)\b.*?(?:,|\bthen\b)\s*", re.I)
 _NO_TARGETS = ("greeting", "out_of_scope", "not_covered")   # kinds that target no AQ term of a previous turn
 # The plan model's negation feature, not text.NEGATION: its weights were learned with exactly this list
 # (a changed list is a new FEATURE_VERSION, and a retrained model).
@@ -50,6 +55,7 @@ class QuestionPlan:
     in_scope: bool = True
     confidence: float = 1.0          # the model's probability for the kind
     follows: bool = False            # it leans on the previous turn
+    set_aside: bool = False          # an off-topic part ("what should I eat?") was left out; the rest is planned
     why: str = ""                    # why the plan took a safe shape, when it did
     model_kind: str = ""             # the model's own best kind (kind differs when the plan took a safe shape)
 
@@ -63,7 +69,15 @@ class QuestionPlan:
                "confidence": round(self.confidence, 3), "follows": self.follows}
         if self.why:
             out["why"] = self.why
+        if self.set_aside:
+            out["set_aside"] = True
         return out
+
+
+def _asks_wh(question: str) -> bool:
+    """The last thing asked is a what/how/why question, not a yes/no one."""
+    asked = re.split(r"(?<=[.?!:])\s+", the_ask(question).strip())[-1]
+    return bool(_WH_ASK.match(_LEADING_CLAUSE.sub("", asked, count=1)))
 
 
 def _parts(question: str) -> list[str]:
@@ -75,7 +89,8 @@ def _parts(question: str) -> list[str]:
         return []
     cut = splits[-1]
     head, tail = text[:cut.start()].strip(" ,;"), text[cut.end():].strip()
-    if len(head.split()) < 3 or len(tail.split()) < 3 or not _ASKS.search(head):
+    asked = text[:cut.start() + 1] if text[cut.start()] == "?" else head   # "Any tips on meals?" asks too
+    if len(head.split()) < 3 or len(tail.split()) < 3 or not _ASKS.search(asked):
         return []
     return [head if head.endswith("?") else head + "?", tail]
 
@@ -103,13 +118,25 @@ class QuestionPlanner:
         standalone question; without it, the previous question is put in front of the follow-up."""
         previous = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
         plan = self._plan_one(question, previous, condense)
-        if plan.in_scope and plan.intent != "injection" and plan.kind not in ("about_aq", "greeting"):
+        if plan.intent == "out_of_scope" or (plan.in_scope and plan.intent not in ("injection", "injury")
+                                             and plan.kind not in ("about_aq", "greeting")):
             pieces = _parts(question)
             if pieces:
                 parts = tuple(self._plan_one(p, previous if n == 0 else pieces[0], None, part=True)
                               for n, p in enumerate(pieces))
+                off_topic = [part.intent == "out_of_scope" for part in parts]
+                if any(off_topic) and not all(off_topic):
+                    return self._sprinting_part(pieces, parts, previous, condense)
+                if not plan.in_scope:
+                    return plan
                 plan = replace(plan, parts=parts, gaps=tuple(dict.fromkeys(g for p in parts for g in p.gaps)))
         return plan
+
+    def _sprinting_part(self, pieces: list[str], parts: tuple[QuestionPlan, ...], previous: str, condense) -> QuestionPlan:
+        """"What should I eat before a 400? Also how do I stop my form falling apart?": the off-topic
+        part is set aside (the answer says so) and the other part is planned as the question."""
+        kept = next(piece for piece, part in zip(pieces, parts) if part.intent != "out_of_scope")
+        return replace(self._plan_one(kept, previous, condense), set_aside=True)
 
     def _terms(self, text: str, predicted: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         named = tuple(named_terms(text, self.glossary))
@@ -158,6 +185,9 @@ class QuestionPlanner:
             # or else the passage closest to the question
             kind = "why_feel" if p.stance else SAFE_KIND
             why = "unsure of the kind of ask: " + ", ".join(f"{k} {pr:.2f}" for k, pr in p.ranked_kinds)
+        elif kind == "yes_no" and _asks_wh(question):
+            kind = next(k for k, _ in p.ranked_kinds if k != "yes_no")
+            why = "asks what, how or why, not yes or no: " + ", ".join(f"{k} {pr:.2f}" for k, pr in p.ranked_kinds)
         if (kind != "out_of_scope" and self.doctrine.out_of_scope.search(question) and not named and not everyday
                 and not is_injection(question, self.doctrine)):
             # "give me a half-marathon pace plan": an off-topic subject and no sprint-system word at all

@@ -182,6 +182,15 @@ def test_out_of_scope_is_short_friendly_and_invents_nothing(service, question, k
     assert a.timings["total_ms"] < 2000  # no retrieval, no model
 
 
+def test_an_off_topic_ask_beside_a_sprinting_one_is_set_aside_and_the_sprinting_one_answered(service):
+    a = service.answer("what should i eat before a 400? also how do i stop my form falling apart in the last 100")
+    assert a.scope != "out" and a.sources, a.text
+    first, rest = a.text.split("\n\n", 1)
+    assert first == shipped_doctrine().text("set_aside")       # said once, plainly, before the answer
+    assert not any(w in rest.lower() for w in ("eat", "meal", "nutrition")), a.text
+    assert a.plan["set_aside"] is True
+
+
 def test_out_of_scope_never_reaches_the_llm(indexed_settings, searcher, glossary):
     llm = ScriptedLLM([CAUSAL])
     svc = _with_llm(indexed_settings, searcher, glossary, llm)

@@ -415,6 +415,22 @@ def test_a_contrast_describes_both_situations_even_when_one_side_worries_the_ath
     assert comp.trace[1][0].startswith(shipped_doctrine().text("by_contrast")), comp.text
 
 
+def test_a_contrast_starts_on_the_side_the_athlete_worries_about_and_its_support_stays_there(glossary):
+    smoother = "Athletes say sprinting feels smoother, lighter and easier to organize on the days it works."
+    lighter = "Sprinting may feel lighter and quicker, with each step flowing into the next."
+    drifting = ("Underneath, the swing side may stop thrusting into position and contributor timing may begin "
+                "arriving less cleanly, so sprinting feels heavy and rushed.")
+    # the improving passages rank first: the answer still opens on the worry, then the other side
+    hits = [_hit(_POWERFUL, cid="a"), _hit(smoother, cid="b"), _hit(lighter, cid="c"), _hit(_RUSHED, cid="d"),
+            _hit(drifting, cid="e")]
+    plan = replace(_plan("My first 60 feels amazing but the last 40 feels heavy, like running in mud. Why?", glossary),
+                   kind="contrast", stance="disrupted")
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    sides = ["improving" if cid in "abc" else "disrupted" for _, cid in comp.trace if cid]
+    assert sides[0] == "disrupted" and "improving" in sides, comp.text
+    assert sides.count("improving") == 1, comp.text   # the other side once, "by contrast"
+
+
 def test_a_one_sided_answer_leaves_out_a_unit_whose_next_sentence_is_on_the_other_side(glossary):
     body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
             "They simply feel the result when those relationships improve together.")
@@ -429,6 +445,21 @@ def test_what_to_work_on_after_a_term_names_that_term(glossary):
     hits = [_hit("The swing side may need to thrust more aggressively into position, and the pushing side may need to "
                  "express force more continuously.", cid="a"),
             _hit("Contributor timing may need to become cleaner from stride to stride.", cid="b")]
-    plan = replace(_plan("How do I improve it?", glossary), kind="work_on", terms=("contributor timing",), named=())
+    # the planner gives a follow-up the terms its previous turn named ("What is contributor timing?")
+    plan = replace(_plan("How do I improve it?", glossary), kind="work_on", terms=("contributor timing",),
+                   named=("contributor timing",))
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    assert comp.trace[0][1] == "b", comp.text
+
+
+def test_what_to_work_on_is_not_a_vague_passage_naming_a_term_only_implied(glossary):
+    """The model may imply an umbrella term ("sprint-system relationships") for "how do I stop my form
+    falling apart?": the passage naming it in passing is not what to work on."""
+    hits = [_hit("When sprint-system relationships improve underneath, athletes may need to work on more than how "
+                 "their running looks.", cid="a"),
+            _hit("The swing side may need to thrust more aggressively, the pushing side may need to express force more "
+                 "continuously, and contributor timing may need to become cleaner.", cid="b")]
+    plan = replace(_plan("how do i stop my form falling apart in the last 100", glossary), kind="work_on",
+                   terms=("sprint-system relationships",), named=())
     comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
     assert comp.trace[0][1] == "b", comp.text

@@ -45,8 +45,12 @@ class AnswerShapes:
         self.ranker = ranker
         self.w = ranker.w
         self.related = tuple(related)  # (title, about) of linked AQ articles the corpus lacks
+        # words every felt passage or question about feeling uses: naming them is not naming what the athlete said
+        self._felt_filler = frozenset(tokenize(f"feel feels felt feeling like {doctrine.subject}"))
 
     def lead(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate], qvec, hits: list[SearchHit]) -> None:
+        if plan.set_aside and self.doctrine.text("set_aside"):
+            answer.say(self.doctrine.text("set_aside"))  # the off-topic part, said plainly first (not a gap: nothing is missing)
         if plan.kind == "about_aq" and any(answer.repeats(s) for s in split_sentences(self.doctrine.about_aq)):
             plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
         if plan.kind == "about_aq" and self.doctrine.about_aq:
@@ -118,6 +122,9 @@ class AnswerShapes:
     def _lead_same_or_different(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
         coordination?") counts as one of the two, defined in the doctrine's own words."""
+        # "is that the same as turnover?": a term this chat defined already counts as one of the two
+        known = sum(1 for name in self._asked_terms(plan)[:2]
+                    if (term := self.glossary.get(name)) is not None and answer.repeats(term.definition))
         said = self._define(answer, plan, 2)
         if said < 2 and self._define_subject(answer, plan):
             said += 1
@@ -126,7 +133,7 @@ class AnswerShapes:
             term = self.glossary.likeliest_term(self.doctrine.subject_pattern.sub(" ", plan.question))
             if term is not None:
                 said += self._define(answer, replace(plan, named=(term.term,), terms=()), 1, said)
-        if said >= 2:
+        if said >= 2 or (said and said + known >= 2):
             answer.say(self.doctrine.text("not_the_same"))
         return said > 0
 
@@ -146,13 +153,23 @@ class AnswerShapes:
         best = self.ranker.training_unit(ranked, plan)
         if best:
             answer.cite(best)
+        if plan.stance == "disrupted":
+            # "how do I stop my form falling apart?": and what may be happening underneath that feeling
+            fresh = [c for c in ranked if not answer.overlaps(c)]
+            under = self._under(fresh, "disrupted", best)
+            if under is None or under.unit.stance != "disrupted":
+                under = self._felt(fresh, "disrupted", plan)  # (the list above already names the terms)
+            if under is not None:
+                answer.cite(under)
         return best is not None
 
     def _felt(self, ranked: list[Candidate], side: str, plan: QuestionPlan) -> Candidate | None:
         """The unit that best says how sprinting feels on one side (improving or disrupted)."""
-        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side and not _leaves_side(c, side)]
+        # (the doctrine's own sentence "coordination is the label for how … feels" defines; it is not a feeling)
+        felt = [c for c in ranked[:12] if _FEEL.search(c.unit.text) and c.unit.stance == side and not _leaves_side(c, side)
+                and not self.doctrine.doctrine_marker.search(c.unit.text)]
         # the athlete's own words ("heavy", "rushed") in the first sentence: it names what they said
-        own = self.ranker.own_words(plan) - set(tokenize(" ".join(plan.terms)))
+        own = self.ranker.own_words(plan) - set(tokenize(" ".join(plan.terms))) - self._felt_filler
         return max(felt, key=lambda c: c.score + 0.05 * self.ranker.stance_words(c, side)
                    + 0.5 * min(3, len(own & frozenset(tokenize(split_sentences(c.unit.text)[0])))), default=None)
 
@@ -181,7 +198,9 @@ class AnswerShapes:
     def _lead_contrast(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Two situations: the passage closest to the question, then each side it leaves out, with
         that side's own passage."""
-        first = next((c for c in ranked if not answer.overlaps(c)), None)
+        fresh = [c for c in ranked if not answer.overlaps(c)]
+        # the situation the athlete worries about first, when a close passage is on its side
+        first = next((c for c in fresh[:5] if plan.stance and c.unit.stance == plan.stance), fresh[0] if fresh else None)
         if first is None:
             return False
         answer.cite(first)
@@ -193,6 +212,11 @@ class AnswerShapes:
             c = self._felt(ranked, side, plan) or self._under(ranked, side, None)
             if c is not None and c.unit.stance == side and not answer.overlaps(c):
                 answer.cite(c, prefix=self.doctrine.text("by_contrast"), lower=True)
+        if plan.stance:
+            # and what may be happening underneath the situation the athlete worries about
+            under = self._under([c for c in ranked if not answer.overlaps(c)], plan.stance, None)
+            if under is not None and under.unit.stance == plan.stance:
+                answer.cite(under)
         return True
 
     def _lead_verdict(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:

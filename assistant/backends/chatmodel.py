@@ -108,6 +108,9 @@ def plan_guidance(plan: QuestionPlan) -> str:
     # "not covered" with no not-covered topic named: the passages decide, as for an explanation
     kind = "explain" if plan.kind == "not_covered" and not plan.gaps else plan.kind
     lines = [KIND_GUIDANCE.get(kind, "")]
+    if plan.set_aside:
+        lines.insert(0, "Part of the athlete's message is off-topic and was left out: say in one short sentence that "
+                        "you can't help with that part, then answer this question.")
     if plan.gaps:
         lines.insert(0, f"AQ's articles don't cover {', '.join(plan.gaps)}: say so in your first sentence and invent nothing.")
     for part in plan.parts:

@@ -133,11 +133,13 @@ class Composer:
     def _support(self, answer: AnswerDraft, ranked: list[Candidate], plan: QuestionPlan, qvec=None) -> None:
         """Add units by maximal marginal relevance until the word budget is met."""
         # The answer keeps one side: once its lead describes sprinting improving (or disrupted),
-        # nothing from the other side is added.
-        side = plan.stance or next((c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), "")
+        # nothing from the other side is added. A contrast's lead gave both sides: its support is on
+        # the side the athlete asks about, if any.
+        side = plan.stance or ("" if plan.kind == "contrast" else next(
+            (c.unit.stance for c in answer.sources if c.unit.stance in ("improving", "disrupted")), ""))
         # (what to work on answers a disrupted stride with what may need to improve: a training unit keeps any side)
         pool = [c for c in ranked if not answer.overlaps(c) and not (
-            side and plan.kind != "contrast" and not (plan.wants_training and self.ranker.is_training(c.unit))
+            side and not (plan.wants_training and self.ranker.is_training(c.unit))
             and (c.unit.stance in (_OTHER[side], "mixed")
                  # the unit brings the sentence after it along ("…, they feel the result when … improving")
                  or (c.follower is not None and c.follower.unit.stance in (_OTHER[side], "mixed"))))]

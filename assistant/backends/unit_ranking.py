@@ -147,9 +147,10 @@ class UnitRanker:
 
     def training_unit(self, ranked: list[Candidate], plan: QuestionPlan | None = None) -> Candidate | None:
         """What to work on, in AQ's terms: the training unit naming the most AQ terms, by score; first
-        one that names a term the plan targets ("how do I improve it?" after "what is contributor timing?")."""
+        one that names a term the question names, or its previous turn did ("how do I improve it?" after "what is
+        contributor timing?"), not a term only implied (an umbrella like "sprint-system relationships")."""
         training = [c for c in ranked if self.is_training(c.unit)]
-        targets = plan.terms if plan else ()
+        targets = plan.named if plan else ()
         return max(training, key=lambda c: (names_any(c, targets), c.score + self.w.term_weight * self.terms_named(c)),
                    default=None)
 
