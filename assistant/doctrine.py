@@ -125,18 +125,23 @@ class Doctrine:
                 return True
         return False
 
-    def stance_of(self, text: str) -> str:
-        """improving | disrupted | mixed | neutral: which side of sprinting the text describes.
-
-        A word after "less", "fewer", "no", "not" or "without" reads as the other side ("less
-        interrupted" is improving, "less connected" disrupted).
-        """
+    def side_words(self, text: str) -> dict[str, int]:
+        """How many words of each side the text uses, a negated word counted on the other side."""
         counts = {"improving": 0, "disrupted": 0}
         for pattern, side, other in ((self.improving, "improving", "disrupted"), (self.disrupted, "disrupted", "improving")):
             for m in pattern.finditer(text):
                 before = text[max(0, m.start() - 30):m.start()].lower()
                 negated = re.search(r"\b(less|fewer|no|without|not|stop\w*)\s+(?:\w+\s+)?$", before)
                 counts[other if negated else side] += 1
+        return counts
+
+    def stance_of(self, text: str) -> str:
+        """improving | disrupted | mixed | neutral: which side of sprinting the text describes.
+
+        A word after "less", "fewer", "no", "not" or "without" reads as the other side ("less
+        interrupted" is improving, "less connected" disrupted).
+        """
+        counts = self.side_words(text)
         improving, disrupted = counts["improving"], counts["disrupted"]
         if improving == disrupted:
             return "mixed" if improving else "neutral"  # "improve together … interruptions decrease": both sides

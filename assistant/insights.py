@@ -37,6 +37,7 @@ VERDICTS = ("content_gap", "answer_failure", "ok")
 SUBJECT_INTENTS = ("doctrine", "feel", "training")   # plan intents that say what a question is about
 _MIN_EVIDENCE = 2          # answers rated down (or flagged) before a topic is an answer failure
 _EXAMPLES = 5
+_EMBEDDED_MAX = 50_000     # vectors Insights keeps for questions stored without one (about 77 MB)
 _WORD = re.compile(r"[a-z][a-z'-]+")
 
 
@@ -273,6 +274,9 @@ class Insights:
         self.rules = TopicRules.from_settings(settings)
         self._embeddings = embeddings
         self._corpus: tuple | None = None
+        # vectors embedded here for questions stored without one, by message id: the maintainers' page
+        # reads the same rows on every load and must not embed them again each time
+        self._embedded: dict[tuple[int, str], np.ndarray] = {}
 
     def stored_questions(self) -> int:
         """How many athletes' questions the database holds (any age)."""
@@ -324,16 +328,22 @@ class Insights:
             for row in rows:
                 if row.vector is not None and len(row.vector) != length:
                     row.vector = None
+        for row in rows:
+            if row.vector is None:
+                row.vector = self._embedded.get((row.id, row.standalone or row.question))
         lacking = [r for r in rows if r.vector is None]
         if not lacking:
             return
         self._embedder()
+        if len(self._embedded) + len(lacking) > _EMBEDDED_MAX:
+            self._embedded.clear()   # bounded: a long-running page forgets, and embeds again once
         for start in range(0, len(lacking), 256):
             if progress:
                 progress("embedding older questions", start, len(lacking))
             batch = lacking[start:start + 256]
             for row, vector in zip(batch, self._embeddings.embed_documents([r.standalone or r.question for r in batch])):
                 row.vector = np.asarray(vector, dtype=np.float32)
+                self._embedded[(row.id, row.standalone or row.question)] = row.vector
         if progress:
             progress("embedding older questions", len(lacking), len(lacking))
 

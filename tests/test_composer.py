@@ -431,6 +431,19 @@ def test_a_contrast_starts_on_the_side_the_athlete_worries_about_and_its_support
     assert sides.count("improving") == 1, comp.text   # the other side once, "by contrast"
 
 
+def test_a_contrast_of_two_feelings_opens_on_the_one_gone_wrong_and_two_athletes_on_the_closest_passage(glossary):
+    looks = "Two athletes may both look smooth while producing speed very differently underneath."
+    hits = [_hit(looks, cid="n"), _hit(_POWERFUL, cid="a"), _hit(_RUSHED, cid="b")]
+    composer = Composer(glossary, shipped_doctrine(), shipped_judge())
+    feelings = replace(_plan("In practice it feels smooth and easy, in races it feels rushed. Why?", glossary),
+                       kind="contrast", stance="")
+    ids = [cid for _, cid in composer.compose(feelings, hits).trace if cid]
+    assert ids[:2] == ["b", "a"], ids
+    athletes = replace(_plan("Two of my kids look equally smooth but one is a second faster. Why?", glossary),
+                       kind="contrast", stance="")
+    assert composer.compose(athletes, hits).trace[0][1] == "n"
+
+
 def test_a_one_sided_answer_leaves_out_a_unit_whose_next_sentence_is_on_the_other_side(glossary):
     body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
             "They simply feel the result when those relationships improve together.")

@@ -327,3 +327,25 @@ def test_vectors_of_another_embedding_model_are_embedded_again(settings, embeddi
             AskedQuestion(2, "What is the swing side?", vector=None)]
     Insights(settings, embeddings=embeddings)._embed_missing(rows, None)
     assert [len(r.vector) for r in rows] == [384, 384]
+
+
+def test_questions_stored_without_a_vector_are_embedded_once_per_insights(settings, embeddings):
+    """The maintainers' page keeps one Insights and reads the same rows on every load."""
+    class Counting(type(embeddings)):
+        calls = 0
+
+        def embed_documents(self, texts):
+            Counting.calls += len(texts)
+            return super().embed_documents(texts)
+
+    counting = Counting.__new__(Counting)
+    counting.__dict__.update(embeddings.__dict__)
+    insights = Insights(settings, embeddings=counting)
+    for _ in range(3):
+        rows = [AskedQuestion(1, "What is contributor timing?"), AskedQuestion(2, "What is the swing side?")]
+        insights._embed_missing(rows, None)
+        assert all(r.vector is not None and len(r.vector) == 384 for r in rows)
+    assert Counting.calls == 2
+    # a message whose text changed (another database, the same id) is embedded afresh
+    insights._embed_missing([AskedQuestion(1, "What is the pushing side?")], None)
+    assert Counting.calls == 3

@@ -199,23 +199,29 @@ class AnswerShapes:
         """Two situations: the passage closest to the question, then each side it leaves out, with
         that side's own passage."""
         fresh = [c for c in ranked if not answer.overlaps(c)]
-        # the situation the athlete worries about first, when a close passage is on its side
-        first = next((c for c in fresh[:5] if plan.stance and c.unit.stance == plan.stance), fresh[0] if fresh else None)
+        # The situation the athlete worries about first: the plan's side, or the disrupted one when the
+        # question describes both ("practice feels smooth, races feel rushed"), in a close passage on it.
+        # Two athletes compared ("look the same, one is faster") describe no side: the closest passage leads.
+        worry = plan.stance or ("disrupted" if all(self.doctrine.side_words(plan.question).values()) else "")
+        first = next((c for c in fresh[:5] if worry and c.unit.stance == worry), None)
+        if first is None and worry:
+            first = self._felt(fresh, worry, plan)
+        first = first or (fresh[0] if fresh else None)
         if first is None:
             return False
         answer.cite(first)
         # both situations, each with its own side's passage: the side the athlete worries about first
-        sides = ("improving", "disrupted") if plan.stance != "disrupted" else ("disrupted", "improving")
+        sides = ("improving", "disrupted") if worry != "disrupted" else ("disrupted", "improving")
         for side in sides:
             if any(c.unit.stance == side for c in answer.sources):
                 continue
             c = self._felt(ranked, side, plan) or self._under(ranked, side, None)
             if c is not None and c.unit.stance == side and not answer.overlaps(c):
                 answer.cite(c, prefix=self.doctrine.text("by_contrast"), lower=True)
-        if plan.stance:
+        if worry:
             # and what may be happening underneath the situation the athlete worries about
-            under = self._under([c for c in ranked if not answer.overlaps(c)], plan.stance, None)
-            if under is not None and under.unit.stance == plan.stance:
+            under = self._under([c for c in ranked if not answer.overlaps(c)], worry, None)
+            if under is not None and under.unit.stance == worry:
                 answer.cite(under)
         return True
 
