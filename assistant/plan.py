@@ -31,9 +31,10 @@ _ASKS = re.compile(r"(?:^|[.?!]['\"\u2019\u201d]?\s+)(?:what|how|why|should|is|a
 # the answer's shape relies on, since it describes both sides.
 _TWO_SITUATIONS = re.compile(r"\b(but|while|whereas|vs|versus|than|compared|yet|though|although|instead|other (?:days|times)"
                              r"|differen\w*|same|then|until|after|before|once)\b", re.I)
-# A question that asks what/how/why takes no yes/no verdict ("when a kid says 'that felt coordinated',
+# A question that asks what/how/why (or says "define …") takes no yes/no verdict ("when a kid says 'that felt coordinated',
 # what's actually going on?"): sentence structure, read on the last ask after a leading when/if clause.
-_WH_ASK = re.compile(r"^\W*(?:(?:so|ok|okay|and|but|well|wait|then)\W+)*(?:what|how|why|where|which|who)\b", re.I)
+_WH_ASK = re.compile(r"^\W*(?:(?:so|ok|okay|and|but|well|wait|then|pls|please)\W+)*(?:what|how|why|where|which|who|"
+                     r"define|explain|describe)\b", re.I)
 _LEADING_CLAUSE = re.compile(r"^\W*(?:when|if|once|after|before|while|since)\b.*?(?:,|\bthen\b)\s*", re.I)
 _NO_TARGETS = ("greeting", "out_of_scope", "not_covered")   # kinds that target no AQ term of a previous turn
 # The plan model's negation feature, not text.NEGATION: its weights were learned with exactly this list

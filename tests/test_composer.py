@@ -444,6 +444,21 @@ def test_a_contrast_of_two_feelings_opens_on_the_one_gone_wrong_and_two_athletes
     assert composer.compose(athletes, hits).trace[0][1] == "n"
 
 
+def test_pushback_and_a_definition_on_an_everyday_word_speak_of_the_term_it_means(glossary):
+    """"Turnover is the whole game": the correction says what AQ's term for turnover holds; "what does
+    'turnover' even mean?" defines that term (the glossary lists turnover among its everyday words)."""
+    term = glossary.likeliest_term("turnover")
+    assert term is not None and "turnover" in term.everyday
+    hits = [_hit(_RUSHED, cid="a")]
+    composer = Composer(glossary, shipped_doctrine(), shipped_judge())
+    claim = replace(_plan("Turnover is the whole game. Fast people just move their legs faster.", glossary),
+                    kind="pushback", intent="general", named=(), terms=())
+    text = composer.compose(claim, hits).text
+    assert text.startswith(shipped_doctrine().text("correction_lead")) and f"**{term.term}**" in text, text
+    asked = replace(_plan("what does 'turnover' even mean?", glossary), kind="definition", intent="term", named=(), terms=())
+    assert composer.compose(asked, hits).text.startswith(f"In AQ's terms, **{term.term}**"), composer.compose(asked, hits).text
+
+
 def test_a_one_sided_answer_leaves_out_a_unit_whose_next_sentence_is_on_the_other_side(glossary):
     body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
             "They simply feel the result when those relationships improve together.")

@@ -153,6 +153,7 @@ def test_a_wholly_off_topic_two_part_question_is_still_refused(planner):
 @pytest.mark.parametrize("question", [
     "when a kid says 'that felt coordinated', what's actually going on?",
     "if coordination isn't what makes you fast then what actually is?",
+    "define visual smoothness",
 ])
 def test_a_what_or_why_question_is_never_shaped_as_a_yes_no(planner, question):
     assert planner.plan(question, []).kind != "yes_no"

@@ -117,7 +117,10 @@ class AnswerShapes:
         best = next((c for c in ranked if c.unit.subject and set(tokenize(c.unit.subject)) <= asked), None)
         if best:
             answer.cite(best)
-        return best is not None
+            return True
+        # "wdym by 'interrupted'?": the AQ term whose everyday word the question asks about
+        term = self.glossary.likeliest_term(plan.question)
+        return term is not None and bool(self._define(answer, replace(plan, named=(term.term,)), 1))
 
     def _lead_same_or_different(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         """Both terms defined, then how they relate. The doctrine's subject ("isn't that just
@@ -241,9 +244,14 @@ class AnswerShapes:
         doctrine = [c for c in ranked[:6] if self.doctrine.doctrine_marker.search(c.unit.text)]
         best = doctrine[0] if doctrine and plan.intent in ("doctrine", "injection") else ranked[0]
         answer.say(self.doctrine.text("correction_lead"))
-        if plan.intent not in ("doctrine", "injection"):
-            self._define(answer, plan, 2)  # "it's all one timing": what each term AQ uses means
-        answer.cite(best)
+        if plan.intent not in ("doctrine", "injection") and not self._define(answer, plan, 2):
+            # "it's all one timing": what each term AQ uses means; "turnover is the whole game": what
+            # AQ's term for the claim's everyday word says about it
+            term = self.glossary.likeliest_term(plan.question)
+            if term is not None:
+                self._define(answer, replace(plan, named=(term.term,)), 1)
+        if not answer.overlaps(best):
+            answer.cite(best)
         return True
 
     def _verdict(self, plan: QuestionPlan, best: Candidate) -> str:
