@@ -205,6 +205,8 @@ def test_a_follow_up_naming_a_term_keeps_the_previous_turns_term(planner):
     ("My acceleration feels strained and heavy, why?", False),
     ("I strained my hamstring yesterday, how long should I rest?", True),
     ("my knee hurts when I sprint, what should I do", True),
+    ("I'm 1.93m and my block settings feel cramped. How far apart should the blocks be?", False),
+    ("I get calf cramps at 150m of every 200, what do I do?", True),
 ])
 def test_an_injury_denied_in_passing_is_not_the_ask(planner, question, injury):
     assert (planner.plan(question, []).intent == "injury") is injury
