@@ -191,6 +191,18 @@ def test_an_off_topic_ask_beside_a_sprinting_one_is_set_aside_and_the_sprinting_
     assert a.plan["set_aside"] is True
 
 
+def test_what_is_aq_names_the_articles_it_links_to_but_does_not_answer_from(service, indexed_settings):
+    from assistant.indexing import related_for
+
+    a = service.answer("What is AQ? Does it have other articles I could read?")
+    related = related_for(indexed_settings)
+    assert related
+    for title, _ in related:
+        main = re.split(r"[?!:(]", title)[0].strip().lower()
+        assert main in a.text.lower(), (title, a.text)
+    assert all(s.strip() for s in re.findall(r"“([^”]*)”", a.text))   # each title whole, none cut at its "?"
+
+
 def test_out_of_scope_never_reaches_the_llm(indexed_settings, searcher, glossary):
     llm = ScriptedLLM([CAUSAL])
     svc = _with_llm(indexed_settings, searcher, glossary, llm)

@@ -459,6 +459,15 @@ def test_pushback_and_a_definition_on_an_everyday_word_speak_of_the_term_it_mean
     assert composer.compose(asked, hits).text.startswith(f"In AQ's terms, **{term.term}**"), composer.compose(asked, hits).text
 
 
+def test_support_never_points_back_at_what_its_paragraph_said(glossary):
+    """"Athletes often describe all of those experiences as …", after other passages, points at nothing."""
+    back = "Athletes often describe all of those experiences very simply as bad coordination when sprinting feels heavy."
+    hits = [_hit(_RUSHED, cid="a"), _hit(back, cid="b")]
+    plan = replace(_plan("why does my 200 feel heavy and rushed at the end?", glossary), kind="why_feel", stance="disrupted")
+    comp = Composer(glossary, shipped_doctrine(), shipped_judge()).compose(plan, hits)
+    assert "those experiences" not in comp.text, comp.text
+
+
 def test_a_one_sided_answer_leaves_out_a_unit_whose_next_sentence_is_on_the_other_side(glossary):
     body = ("Athletes rarely track swing-side thrust or contributor timing while they sprint.\n\n"
             "They simply feel the result when those relationships improve together.")

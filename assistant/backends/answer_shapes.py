@@ -31,6 +31,13 @@ def listed(topics) -> str:
     return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
 
 
+def _prose_title(title: str) -> str:
+    """A linked article's title inside a sentence: its main part ("What Is Strength Balance? (And Why…)"
+    → "What Is Strength Balance"), no end mark to split the sentence at, SHOUTED words in title case."""
+    main = re.split(r"[?!]|\s\(", title, maxsplit=1)[0].strip(" .:")
+    return re.sub(r"\b[A-Z]{3,}\b", lambda m: m.group(0).capitalize() if m.group(0) != "AQ" else "AQ", main)
+
+
 def _leaves_side(c: Candidate, side: str) -> bool:
     """The unit brings the sentence after it along (answer.cite), and that one is on the other side."""
     return c.follower is not None and c.follower.unit.stance not in (side, "neutral")
@@ -55,6 +62,10 @@ class AnswerShapes:
             plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
         if plan.kind == "about_aq" and self.doctrine.about_aq:
             answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
+            titles = [f"“{_prose_title(title)}”" for title, _ in self.related]
+            titles = ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else "".join(titles)
+            if titles and self.doctrine.text("related_articles"):
+                answer.say(self.doctrine.text("related_articles").format(titles=titles), ABOUT_AQ_ID)
             # and where to start: what AQ has athletes work on (a passage the text above doesn't already list)
             fresh = [c for c in ranked if self.ranker.is_training(c.unit) and not answer.overlaps(c)]
             best = self.ranker.training_unit(fresh)
@@ -101,8 +112,9 @@ class AnswerShapes:
 
     def _lead_definition(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> bool:
         if not plan.named and self._define_subject(answer, plan):
-            # "what is coordination, really?": the doctrine's own answer, then what is underneath
-            under = self._under(ranked, "improving", None)
+            # "what is coordination, really?": the doctrine's own answer, then what is underneath, on the
+            # side the question is on ("her coordination fell apart": what drifting apart means)
+            under = self._under(ranked, plan.stance or "improving", None)
             if under is not None and not answer.overlaps(under):
                 answer.cite(under)
             return True

@@ -68,6 +68,10 @@ _OTHER = {"improving": "disrupted", "disrupted": "improving"}
 # "AQ says those feelings may…": a unit that refers back to what its paragraph said before it
 _LEANS_ON_PARAGRAPH = re.compile(r"^(?:\W*\w+\W+){0,3}?(?:those|these|that|this|such)\s+(?:feelings?|experiences?|changes?|"
                           r"relationships?|improvements?|words?|labels?|things?|moments?|sensations?)\b", re.I)
+# "Athletes often describe all of those experiences as …": a unit naming what its paragraph listed before
+# it, anywhere in the sentence; as support, after other passages, it points at nothing
+_REFERS_BACK = re.compile(r"\b(?:all of )?(?:those|these|such)\s+(?:feelings?|experiences?|changes?|words?|labels?|"
+                          r"things?|moments?|sensations?|improvements?|disruptions?)\b", re.I)
 _SUPPORT_MIN_WORDS = 9   # a supporting unit shorter than this is a fragment of its paragraph
 
 
@@ -145,7 +149,8 @@ class Composer:
                  or (c.follower is not None and c.follower.unit.stance in (_OTHER[side], "mixed"))))]
         # a fragment (a sentence of a few words) or a unit pointing back
         # ("AQ says those feelings…") leans on the sentences around it in the article: alone it dangles
-        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _LEANS_ON_PARAGRAPH.match(c.unit.text)]
+        pool = [c for c in pool if len(c.unit.text.split()) >= _SUPPORT_MIN_WORDS and not _LEANS_ON_PARAGRAPH.match(c.unit.text)
+                and not _REFERS_BACK.search(c.unit.text)]
         if not plan.wants_training and plan.kind != "about_aq":
             # what to work on answers "what should I do?", not "how would I know?" or "what is it?"
             pool = [c for c in pool if not self.ranker.is_training(c.unit)]
