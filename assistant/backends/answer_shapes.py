@@ -32,8 +32,8 @@ def listed(topics) -> str:
 
 
 def _prose_title(title: str) -> str:
-    """A linked article's title inside a sentence: its main part ("What Is Strength Balance? (And Why…)"
-    → "What Is Strength Balance"), no end mark to split the sentence at, SHOUTED words in title case."""
+    """A linked article's title inside a sentence: its main part ("Is X Real? (And Why)" → "Is X Real"),
+    no end mark to split the sentence at, SHOUTED words in title case."""
     main = re.split(r"[?!]|\s\(", title, maxsplit=1)[0].strip(" .:")
     return re.sub(r"\b[A-Z]{3,}\b", lambda m: m.group(0).capitalize() if m.group(0) != "AQ" else "AQ", main)
 

@@ -68,8 +68,8 @@ _OTHER = {"improving": "disrupted", "disrupted": "improving"}
 # "AQ says those feelings may…": a unit that refers back to what its paragraph said before it
 _LEANS_ON_PARAGRAPH = re.compile(r"^(?:\W*\w+\W+){0,3}?(?:those|these|that|this|such)\s+(?:feelings?|experiences?|changes?|"
                           r"relationships?|improvements?|words?|labels?|things?|moments?|sensations?)\b", re.I)
-# "Athletes often describe all of those experiences as …": a unit naming what its paragraph listed before
-# it, anywhere in the sentence; as support, after other passages, it points at nothing
+# "… all of those feelings as …": a unit naming what its paragraph listed before it, anywhere in the
+# sentence; as support, after other passages, it points at nothing
 _REFERS_BACK = re.compile(r"\b(?:all of )?(?:those|these|such)\s+(?:feelings?|experiences?|changes?|words?|labels?|"
                           r"things?|moments?|sensations?|improvements?|disruptions?)\b", re.I)
 _SUPPORT_MIN_WORDS = 9   # a supporting unit shorter than this is a fragment of its paragraph
