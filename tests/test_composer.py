@@ -459,6 +459,18 @@ def test_pushback_and_a_definition_on_an_everyday_word_speak_of_the_term_it_mean
     assert composer.compose(asked, hits).text.startswith(f"In AQ's terms, **{term.term}**"), composer.compose(asked, hits).text
 
 
+def test_a_question_naming_a_linked_articles_subject_is_pointed_to_it(glossary):
+    related = (("Mechanics Unpacked: The System That Makes You Faster", ""), ("What Is Hip Balance? (And Why It Matters)", ""))
+    composer = Composer(glossary, shipped_doctrine(), shipped_judge(), related=related)
+    hits = [_hit(_RUSHED, cid="a")]
+    named = replace(_plan("is that different from hip balance?", glossary), kind="same_or_different")
+    text = composer.compose(named, hits).text
+    assert "“What Is Hip Balance”" in text and text.count("separate article") == 1, text
+    # two generic words of a title ("makes … faster") name nothing
+    generic = replace(_plan("does coordination make you faster?", glossary), kind="yes_no")
+    assert "separate article" not in composer.compose(generic, hits).text
+
+
 def test_support_never_points_back_at_what_its_paragraph_said(glossary):
     """"Athletes often describe all of those experiences as …", after other passages, points at nothing."""
     back = "Athletes often describe all of those experiences very simply as bad coordination when sprinting feels heavy."

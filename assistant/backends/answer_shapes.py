@@ -296,6 +296,22 @@ class AnswerShapes:
                 said += 1
         return said - before
 
+    def point_to_related(self, answer: AnswerDraft, plan: QuestionPlan) -> None:
+        """"Is that different from strength balance?": the question names a linked article's subject (two
+        words of its title in a row, not both generic), which the corpus lacks: say where AQ covers it."""
+        asked = f" {' '.join(tokenize(plan.question))} "
+        for title, _ in self.related:
+            words = tokenize(_prose_title(title).split(":")[0])
+            if any(f" {a} {b} " in asked for a, b in zip(words, words[1:])
+                   if not {a, b} <= self.ranker.generic_tokens):
+                self._point_to(answer, title)
+                return
+
+    def _point_to(self, answer: AnswerDraft, title: str) -> None:
+        text = self.doctrine.text("related_article").format(title=_prose_title(title))
+        if text and not answer.repeats(text):
+            answer.say(text, GAP_ID)
+
     def _admit_gap(self, answer: AnswerDraft, plan: QuestionPlan, ranked: list[Candidate]) -> None:
         what = listed(plan.gaps)
         if what:
@@ -305,8 +321,7 @@ class AnswerShapes:
         topics = [g.pattern for g in self.doctrine.not_covered if g.topic in plan.gaps]
         for title, about in self.related:
             if any(p.search(f"{title} {about}") for p in topics):
-                answer.say(f"AQ has a separate article that may cover it, “{title.rstrip('!. ')}”, "
-                           "but it isn't among the articles I answer from.", GAP_ID)
+                self._point_to(answer, title)
                 break
         if plan.named and self._define(answer, plan, 1):
             return

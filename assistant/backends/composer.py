@@ -118,6 +118,7 @@ class Composer:
         ranked = [c for c in self.ranker.rank(hits, plan, qvec) if not answer.said_before(c)]
         self.shapes.lead(answer, plan, ranked, qvec, hits)
         self._support(answer, ranked, plan, qvec)
+        self.shapes.point_to_related(answer, plan)
         note = self.doctrine.text("gap_note").format(topics=listed(plan.gaps))
         if plan.gaps and not answer.gap and note:
             # a topic the articles don't cover, named in passing: said plainly, after the answer to the ask

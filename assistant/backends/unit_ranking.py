@@ -79,7 +79,7 @@ class UnitRanker:
         # Per unit (by identity: the searcher keeps its units for an index version): its words and its
         # vector as an array with its norm, made once instead of in every answer that ranks it.
         self._prepared: dict[int, tuple] = {}
-        self._generic_tokens = set(tokenize(" ".join(self.doctrine.generic_words)))
+        self.generic_tokens = frozenset(tokenize(" ".join(self.doctrine.generic_words)))
 
     def embed(self, texts: list[str]) -> list[tuple | None]:
         """Vectors for units that came without one (hand-built hits, an index from before units)."""
@@ -156,7 +156,7 @@ class UnitRanker:
 
     def own_words(self, plan: QuestionPlan) -> set:
         """The question's own words: not the ones nearly every question uses ("sprint", "fast")."""
-        return set(tokenize(plan.question)) - self._generic_tokens
+        return set(tokenize(plan.question)) - self.generic_tokens
 
     def stance_words(self, c: Candidate, side: str) -> int:
         """How many words of one side (improving / disrupted) the unit uses: a richer description
