@@ -471,6 +471,17 @@ def test_a_question_naming_a_linked_articles_subject_is_pointed_to_it(glossary):
     assert "separate article" not in composer.compose(generic, hits).text
 
 
+def test_one_term_compared_with_an_everyday_word_is_set_beside_it_but_a_bare_term_is_only_defined(glossary):
+    composer = Composer(glossary, shipped_doctrine(), shipped_judge())
+    hits = [_hit(_POWERFUL, cid="a")]
+    relation = shipped_doctrine().text("not_the_same")
+    compared = replace(_plan("is the swing side just my arms?", glossary), kind="same_or_different",
+                       named=("swing side",), terms=("swing side",))
+    assert relation in composer.compose(compared, hits).text
+    bare = replace(_plan("swing side??", glossary), kind="same_or_different", named=("swing side",), terms=("swing side",))
+    assert relation not in composer.compose(bare, hits).text
+
+
 def test_support_never_points_back_at_what_its_paragraph_said(glossary):
     """"Athletes often describe all of those experiences as …", after other passages, points at nothing."""
     back = "Athletes often describe all of those experiences very simply as bad coordination when sprinting feels heavy."

@@ -19,6 +19,9 @@ from ..text import split_sentences
 from .draft import ABOUT_AQ_ID, DOCTRINE_ID, GAP_ID, AnswerDraft
 from .unit_ranking import NEGATES, Candidate, UnitRanker, names_any, shares_word
 
+# the question compares two things in so many words (sentence structure, not a kind of ask): a term
+# defined alone is then set beside the athlete's word ("is the swing side just my arms?")
+_COMPARES = re.compile(r"\b(?:same|different|difference|differ|just|basically|another word|synonym|vs|versus)\b|=", re.I)
 _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 # kinds whose whole subject a not-covered topic can be, when the question names no AQ term
 # (a feeling asked about is covered whatever else the question names: "flying 30s smooth, from blocks rushed")
@@ -148,7 +151,8 @@ class AnswerShapes:
             term = self.glossary.likeliest_term(self.doctrine.subject_pattern.sub(" ", plan.question))
             if term is not None:
                 said += self._define(answer, replace(plan, named=(term.term,), terms=()), 1, said)
-        if said >= 2 or (said and said + known >= 2):
+        # "is the swing side just my arms?": one AQ term, and an everyday word it is compared with
+        if said >= 2 or (said and (said + known >= 2 or _COMPARES.search(plan.question))):
             answer.say(self.doctrine.text("not_the_same"))
         return said > 0
 
