@@ -63,6 +63,7 @@ class Doctrine:
     generic_words: frozenset = frozenset()
     opening_pronouns: tuple = ()   # (pattern, who): "They" opening an article's sentence is the athletes
     navigation_headings: re.Pattern = _NEVER  # the headings that start an article's site navigation (the importer)
+    outcome: re.Pattern = _NEVER  # what the doctrine says its subject does not produce by itself (speed)
 
     @classmethod
     def from_data(cls, data: dict) -> Doctrine:
@@ -92,6 +93,7 @@ class Doctrine:
                                    for p, who in (data.get("opening_pronouns") or {}).items()),
             navigation_headings=_any([re.escape(str(h).strip()) for h in data.get("navigation_headings") or [] if str(h).strip()],
                                      start=True),
+            outcome=_any(data.get("outcome_words")),
         )
 
     @classmethod

@@ -482,6 +482,16 @@ def test_one_term_compared_with_an_everyday_word_is_set_beside_it_but_a_bare_ter
     assert relation not in composer.compose(bare, hits).text
 
 
+def test_the_doctrines_plain_verdict_answers_its_subject_tied_to_speed_not_every_mention(glossary):
+    d = shipped_doctrine()
+    composer = Composer(glossary, d, shipped_judge())
+    hits = [_hit("Coordination is how athletes describe the result, not the mechanical explanation underneath.", cid="a")]
+    speed = replace(_plan("does coordination make you faster?", glossary), kind="yes_no", intent="doctrine")
+    assert composer.compose(speed, hits).text.startswith(d.text("verdict_no"))
+    age = replace(_plan("do older sprinters lose coordination first?", glossary), kind="yes_no", intent="doctrine")
+    assert composer.compose(age, hits).text.startswith(d.text("verdict_not_necessarily"))
+
+
 def test_support_never_points_back_at_what_its_paragraph_said(glossary):
     """"Athletes often describe all of those experiences as …", after other passages, points at nothing."""
     back = "Athletes often describe all of those experiences very simply as bad coordination when sprinting feels heavy."

@@ -273,7 +273,10 @@ class AnswerShapes:
     def _verdict(self, plan: QuestionPlan, best: Candidate) -> str:
         """A plain verdict to open a yes/no answer, taken from the unit that answers it."""
         t = self.doctrine.text
-        if best.unit.verdict == "no" or (plan.intent == "doctrine" and NEGATES.search(best.unit.text)):
+        # the doctrine's plain "Not directly." answers its subject tied to speed ("does coordination make
+        # you faster?"), not every question naming it ("do older sprinters lose coordination first?")
+        ties_outcome = plan.intent != "doctrine" or bool(self.doctrine.outcome.search(plan.question))
+        if (best.unit.verdict == "no" or (plan.intent == "doctrine" and NEGATES.search(best.unit.text))) and ties_outcome:
             return t("verdict_no")
         if best.unit.verdict == "yes":
             return t("verdict_yes")
