@@ -306,6 +306,8 @@ class AnswerShapes:
     def point_to_related(self, answer: AnswerDraft, plan: QuestionPlan) -> None:
         """"Is that different from strength balance?": the question names a linked article's subject (two
         words of its title in a row, not both generic), which the corpus lacks: say where AQ covers it."""
+        if plan.kind == "about_aq":
+            return  # its answer lists every linked article already
         asked = f" {' '.join(tokenize(plan.question))} "
         for title, _ in self.related:
             words = tokenize(_prose_title(title).split(":")[0])
