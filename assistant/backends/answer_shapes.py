@@ -28,10 +28,10 @@ _FEEL = re.compile(r"\b(feel\w*|felt)\b", re.I)
 _GAP_AS_SUBJECT = ("yes_no", "explain", "definition", "same_or_different")
 
 
-def listed(topics) -> str:
-    """"a", "a or b", "a, b or c"."""
+def listed(topics, last: str = "or") -> str:
+    """"a", "a or b", "a, b or c" (or "and", with last="and")."""
     topics = list(topics)
-    return (", ".join(topics[:-1]) + " or " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
+    return (", ".join(topics[:-1]) + f" {last} " + topics[-1]) if len(topics) > 1 else (topics[0] if topics else "")
 
 
 def _prose_title(title: str) -> str:
@@ -65,8 +65,7 @@ class AnswerShapes:
             plan = replace(plan, kind="explain")  # said already in this chat: the passages that answer it instead
         if plan.kind == "about_aq" and self.doctrine.about_aq:
             answer.say(self.doctrine.about_aq, ABOUT_AQ_ID)
-            titles = [f"“{_prose_title(title)}”" for title, _ in self.related]
-            titles = ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else "".join(titles)
+            titles = listed((f"“{_prose_title(title)}”" for title, _ in self.related), last="and")
             if titles and self.doctrine.text("related_articles"):
                 answer.say(self.doctrine.text("related_articles").format(titles=titles), ABOUT_AQ_ID)
             # and where to start: what AQ has athletes work on (a passage the text above doesn't already list)
